@@ -1,0 +1,58 @@
+# Two commands a newcomer needs: `make run` and `make test`. Both bootstrap themselves:
+# a virtualenv in .venv, the pinned Python packages, and the Kafka jars from Maven Central.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+JARS := ops/kafka/target/libs/.resolved
+SAMPLE := data/sample.jsonl
+
+.PHONY: setup run stop test lint typecheck unit integration schemas sample bench clean help
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(JARS): ops/kafka/pom.xml
+	@command -v mvn >/dev/null || { echo "Maven (mvn) is needed once to fetch the Kafka jars"; exit 1; }
+	mvn -q -B -f ops/kafka/pom.xml dependency:copy-dependencies \
+	    -DoutputDirectory=$(CURDIR)/ops/kafka/target/libs -DincludeScope=runtime
+	touch $@
+
+setup: $(STAMP) $(JARS)  ## Create .venv, install packages, fetch the Kafka jars
+
+run: setup  ## Start broker + worker in the background and load the sample data once
+	$(BIN)/tracker up --sample $(SAMPLE)
+
+stop:  ## Stop the worker and the broker (data stays in .data/)
+	$(BIN)/tracker down
+
+lint: setup  ## ruff and mypy
+	$(BIN)/ruff check services schemas tests bench
+	$(BIN)/mypy
+
+unit: setup  ## Tests that need no broker
+	$(BIN)/pytest -q tests/unit
+
+test: setup lint  ## Everything CI runs: lint, types, unit and integration tests on a real broker
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+schemas: setup  ## Regenerate schemas/json from the pydantic models
+	$(BIN)/python -m schemas.export
+
+sample: setup  ## Regenerate data/sample.jsonl from the published figures
+	$(BIN)/python data/generate_sample.py > $(SAMPLE)
+
+bench: setup  ## Throughput, latency, recovery and memory against baselines (not in `make test`)
+	$(BIN)/python -m bench.run
+
+clean:  ## Remove .venv, the jars and all local data
+	rm -rf $(VENV) ops/kafka/target .data

@@ -1,0 +1,262 @@
+"""The ``tracker`` command: run the embedded broker and the worker, load data, look at it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from services.tracker.broker import EmbeddedKafka, port_is_open
+from services.tracker.errors import TrackerError
+from services.tracker.settings import Settings
+
+cli = typer.Typer(
+    help="Event-sourced tracker of bilateral trade, energy and defense commitments.\n\n"
+    "Configuration comes from TRACKER_* environment variables; `tracker config` shows them.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+broker_cli = typer.Typer(help="The embedded Apache Kafka broker (KRaft, one node).",
+                         no_args_is_help=True)
+cli.add_typer(broker_cli, name="broker")
+console = Console()
+err = Console(stderr=True)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as error:  # pydantic's message names the variable and the problem
+        err.print(f"[red]Invalid configuration:[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+def embedded(settings: Settings) -> EmbeddedKafka:
+    return EmbeddedKafka(settings.data_dir / "kafka", settings.broker_port,
+                         settings.broker_controller_port, settings.broker_heap)
+
+
+@broker_cli.command("start")
+def broker_start() -> None:
+    """Start the broker in the background (fetching its jars once) and wait until ready."""
+    settings = load_settings()
+    kafka = embedded(settings)
+    with console.status("Starting Apache Kafka (first start downloads its jars)..."):
+        pid = kafka.start()
+    console.print(f"Kafka broker ready on [bold]{kafka.bootstrap}[/bold] (pid {pid}, "
+                  f"data in {kafka.data_dir})")
+
+
+@broker_cli.command("stop")
+def broker_stop() -> None:
+    """Stop the broker cleanly; its data stays on disk."""
+    stopped = embedded(load_settings()).stop()
+    console.print("Kafka broker stopped." if stopped else "No broker was running.")
+
+
+@broker_cli.command("status")
+def broker_status() -> None:
+    """Say whether the broker runs and where."""
+    kafka = embedded(load_settings())
+    pid = kafka.running_pid()
+    if pid is None:
+        console.print("Kafka broker: not running")
+        raise typer.Exit(1)
+    console.print(f"Kafka broker: running, pid {pid}, {kafka.bootstrap}")
+
+
+@cli.command()
+def worker() -> None:
+    """Run one tracker worker in the foreground (Faust agents and the web server)."""
+    from services.tracker.service import build_tracker
+    from services.tracker.topics import ensure_topics
+
+    settings = load_settings()
+    created = asyncio.run(ensure_topics(settings))
+    if created:
+        console.print(f"Created topics: {', '.join(created)}")
+    tracker = build_tracker(settings)
+    from faust.worker import Worker
+
+    Worker(tracker.app, loglevel=settings.log_level.upper(), quiet=True).execute_from_commandline()
+
+
+def _worker_pid_file(settings: Settings) -> Path:
+    return settings.data_dir / f"{settings.worker_id}.pid"
+
+
+def _running(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    return pid
+
+
+def wait_healthy(url: str, timeout: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if httpx.get(f"{url}/health/", timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise TrackerError(f"the worker at {url} did not become ready in {timeout:.0f}s")
+
+
+@cli.command()
+def up(
+    sample: Annotated[Path | None, typer.Option(help="JSON Lines file to load once.")] = None,
+) -> None:
+    """Start broker and worker in the background, load the sample once, show the status."""
+    settings = load_settings()
+    broker_start()
+    pid_file = _worker_pid_file(settings)
+    if _running(pid_file) is None:
+        if port_is_open(settings.web_bind, settings.web_port):
+            err.print(f"[red]Port {settings.web_port} is taken[/red]; set TRACKER_WEB_PORT.")
+            raise typer.Exit(1)
+        logs = settings.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with open(logs / f"{settings.worker_id}.log", "ab") as out:
+            process = subprocess.Popen([sys.executable, "-m", "services.tracker.cli", "worker"],
+                                       stdout=out, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
+        pid_file.write_text(str(process.pid))
+    with console.status("Waiting for the worker to recover its tables..."):
+        seconds = wait_healthy(settings.web_url, 120)
+    console.print(f"Worker ready at [bold]{settings.web_url}[/bold] after {seconds:.1f}s")
+    marker = settings.data_dir / "sample-loaded"
+    if sample is not None and not marker.exists():
+        produce_file(sample, allow_invalid=True)
+        marker.write_text(str(sample))
+        time.sleep(3)  # let the worker fold what was just sent before showing it
+    elif sample is not None:
+        console.print(f"Sample already loaded ({marker} exists); not sending it again.")
+    status(url=settings.web_url)
+    console.print(
+        f"\nHTTP:    {settings.web_url}/commitments/  {settings.web_url}/totals/?pair=IN-RU\n"
+        f"Metrics: {settings.web_url}/metrics\n"
+        f"Logs:    {settings.data_dir / 'logs'}\n"
+        "Stop:    make stop   (data stays in .data/; `make run` again resumes)")
+
+
+@cli.command()
+def down() -> None:
+    """Stop the background worker and broker started by `tracker up`."""
+    settings = load_settings()
+    pid_file = _worker_pid_file(settings)
+    pid = _running(pid_file)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if _running(pid_file) is None:
+                break
+            time.sleep(0.2)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        console.print(f"Worker {settings.worker_id} stopped.")
+    pid_file.unlink(missing_ok=True)
+    broker_stop()
+
+
+@cli.command("produce")
+def produce_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON Lines file.")],
+    allow_invalid: Annotated[bool, typer.Option(
+        help="Also send records that fail their check (to exercise the dead-letter path).")]
+    = False,
+) -> None:
+    """Check and send each record of FILE; shows progress and a summary."""
+    from services.tracker.producer import produce, read_records
+
+    settings = load_settings()
+    records = list(read_records(file, settings.max_event_bytes))
+    with Progress(TextColumn("Sending"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("send", total=len(records))
+        summary = asyncio.run(produce(settings, records, send_invalid=allow_invalid,
+                                      on_record=lambda: bar.advance(task)))
+    table = Table(title=f"Sent from {file.name}")
+    table.add_column("topic")
+    table.add_column("records", justify="right")
+    for topic, count in sorted(summary.sent.items()):
+        table.add_row(topic, str(count))
+    console.print(table)
+    console.print(f"sent {summary.total_sent} (of which {summary.sent_invalid} failing their "
+                  f"check, sent on purpose), rejected {len(summary.rejected)}")
+    for line, reason in summary.rejected[:20]:
+        console.print(f"  line {line}: {reason}")
+
+
+@cli.command()
+def status(
+    url: Annotated[str | None, typer.Option(help="Worker URL (default: this config's).")] = None,
+) -> None:
+    """Show every commitment's progress as a terminal table."""
+    base = url or load_settings().web_url
+    try:
+        answer = httpx.get(f"{base}/commitments/", timeout=15)
+    except httpx.HTTPError as error:
+        err.print(f"[red]Cannot reach the worker at {base}:[/red] {error}")
+        raise typer.Exit(1) from None
+    if answer.status_code != 200:
+        err.print(f"[red]{base} answered {answer.status_code}:[/red] {answer.text}")
+        raise typer.Exit(1)
+    table = Table(title="Commitments")
+    for column in ("commitment", "pair", "sector", "basis", "target", "achieved", "ratio",
+                   "projected", "status"):
+        table.add_column(column)
+    colour = {"achieved": "green", "on_track": "green", "at_risk": "yellow",
+              "off_track": "red", "withdrawn": "dim"}
+    for item in answer.json()["items"]:
+        table.add_row(item["commitment_id"], item["pair"], item["sector"], item["basis"],
+                      _money(item["target"], item["metric"]),
+                      _money(item["achieved"], item["metric"]),
+                      f"{float(item['ratio']):.1%}", item["projected_completion"] or "-",
+                      f"[{colour[item['status']]}]{item['status']}[/]")
+    console.print(table)
+
+
+def _money(value: str, metric: str) -> str:
+    amount = float(value)
+    if metric == "value_usd":
+        return f"USD {amount / 1e9:,.2f} bn"
+    return f"{amount:,.0f} {metric}"
+
+
+@cli.command()
+def config() -> None:
+    """Print the effective configuration (secrets masked)."""
+    settings = load_settings()
+    table = Table(title="Configuration (environment variable = value)")
+    table.add_column("variable")
+    table.add_column("value")
+    for name in Settings.model_fields:
+        table.add_row(f"TRACKER_{name.upper()}", str(getattr(settings, name)))
+    console.print(table)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        cli()
+    except TrackerError as error:
+        err.print(f"[red]Error:[/red] {error}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""One step of the fold for each kind of ledger-input message, over any key-value store.
+
+The Faust agents run these steps against tables; ``replay`` runs them against plain dicts,
+which is how ``tracker reconcile``, the tests and the benchmark baseline compute the
+figures the live service must show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol
+
+from schemas.events import CommitmentChanged, FxRatePublished
+from services.tracker.domain import reference as ref
+from services.tracker.domain.flows import Flow, flow_of
+from services.tracker.domain.fx import rate_on
+from services.tracker.domain.ledger import (
+    JSON,
+    Position,
+    add_pending,
+    apply_change,
+    contribution_of,
+    empty_ledger,
+    record,
+    releasable,
+    without_pending,
+)
+from services.tracker.domain.validation import Kind, validate
+from services.tracker.errors import InvalidEventError
+
+
+class Store(Protocol):
+    """The keys one partition of the fold reads and writes."""
+
+    def reference(self) -> JSON: ...
+    def set_reference(self, value: JSON) -> None: ...
+    def ledger(self, pair: str) -> JSON | None: ...
+    def set_ledger(self, pair: str, value: JSON) -> None: ...
+    def root(self, key: str) -> JSON | None: ...
+    def set_root(self, key: str, value: JSON) -> None: ...
+    def pairs_with_pending(self) -> Iterable[str]: ...
+
+
+def root_key(flow: Flow) -> str:
+    return f"{flow.pair}/{flow.root_id}"
+
+
+def apply_flow(store: Store, flow: Flow, position: Position) -> str:
+    """Fold one transaction; returns ``applied``/``corrected``/``superseded``/``duplicate``
+    or ``pending`` (no FX rate yet)."""
+    ledger = store.ledger(flow.pair) or empty_ledger(flow.pair)
+    rate = rate_on(store.reference()["fx"], flow.currency, date.fromisoformat(flow.day))
+    if rate is None:
+        store.set_ledger(flow.pair, add_pending(ledger, flow, position))
+        return "pending"
+    entry, change = record(store.root(root_key(flow)), flow, contribution_of(flow, rate),
+                           position)
+    store.set_root(root_key(flow), entry)
+    store.set_ledger(flow.pair, apply_change(ledger, change, position))
+    return change.outcome
+
+
+def apply_fx_rate(store: Store, event: FxRatePublished, offset: int) -> list[tuple[str, str]]:
+    """Store a rate, then fold the pending flows it unblocks at positions (offset, 1..n).
+
+    Returns (pair, outcome) for every released flow. Replaying the same rate message
+    releases the same flows at the same positions, so nothing is applied twice.
+    """
+    store.set_reference(ref.apply_fx_rate(store.reference(), event, (offset, 0)))
+    rates = store.reference()["fx"]
+    released: list[tuple[str, str]] = []
+    sequence = 0
+    for pair in sorted(store.pairs_with_pending()):
+        ledger = store.ledger(pair)
+        if ledger is None:
+            continue
+        ready = releasable(ledger, rates)
+        if not ready:
+            continue
+        store.set_ledger(pair, without_pending(ledger, [flow for flow, _ in ready]))
+        for flow, _rate in ready:
+            sequence += 1
+            released.append((pair, apply_flow(store, flow, (offset, sequence))))
+    return released
+
+
+def apply_commitment(store: Store, event: CommitmentChanged, offset: int) -> None:
+    store.set_reference(ref.apply_commitment(store.reference(), event, (offset, 0)))
+
+
+@dataclass
+class MemoryStore:
+    """The whole fold in dicts: one partition holding every key."""
+
+    reference_value: JSON = field(default_factory=ref.empty_reference)
+    ledgers: dict[str, JSON] = field(default_factory=dict)
+    roots: dict[str, JSON] = field(default_factory=dict)
+
+    def reference(self) -> JSON:
+        return self.reference_value
+
+    def set_reference(self, value: JSON) -> None:
+        self.reference_value = value
+
+    def ledger(self, pair: str) -> JSON | None:
+        return self.ledgers.get(pair)
+
+    def set_ledger(self, pair: str, value: JSON) -> None:
+        self.ledgers[pair] = value
+
+    def root(self, key: str) -> JSON | None:
+        return self.roots.get(key)
+
+    def set_root(self, key: str, value: JSON) -> None:
+        self.roots[key] = value
+
+    def pairs_with_pending(self) -> Iterator[str]:
+        return (pair for pair, ledger in self.ledgers.items() if ledger["pending"])
+
+
+@dataclass
+class ReplayReport:
+    store: MemoryStore
+    outcomes: dict[str, int]
+    dead_letters: list[tuple[str, str]]  # (event id or "?", reason)
+
+
+def apply_event(store: Store, kind: Kind, event: object, offset: int) -> str:
+    """Fold one validated event at ``offset``; returns its outcome."""
+    if isinstance(event, FxRatePublished):
+        apply_fx_rate(store, event, offset)
+        return "applied"
+    if isinstance(event, CommitmentChanged):
+        apply_commitment(store, event, offset)
+        return "applied"
+    return apply_flow(store, flow_of(event), (offset, 0))  # type: ignore[arg-type]
+
+
+def replay(records: Iterable[tuple[Kind, bytes]], max_bytes: int = 64 * 1024) -> ReplayReport:
+    """Fold raw records in order, as the service would, into a fresh ``MemoryStore``."""
+    store = MemoryStore()
+    outcomes: dict[str, int] = {}
+    dead: list[tuple[str, str]] = []
+    for offset, (kind, raw) in enumerate(records):
+        try:
+            event = validate(kind, raw, max_bytes)
+        except InvalidEventError as error:
+            dead.append(("?", error.reason))
+            outcome = "dead_letter"
+        else:
+            outcome = apply_event(store, kind, event, offset)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    # Released pending flows are counted where they were parked; report what is left.
+    return ReplayReport(store, outcomes, dead)
+

@@ -1,0 +1,185 @@
+"""The fold: flows into per-pair ledgers, idempotent by event id and by log position.
+
+State is split by key so each piece can live in one table value:
+
+* a *root entry* per original event id (``pair/root_id``) remembers which events touched
+  that flow (original, corrections, duplicates) and what each changed;
+* a *ledger* per pair holds the monthly buckets the totals are derived from, the events
+  waiting for an FX rate, and the position of the last change it applied.
+
+Every change carries its position in the ledger-input log (offset, sequence). A value that
+already reflects a position ignores it, so an event replayed after a crash - whatever
+subset of the previous attempt's writes survived - is applied exactly once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+from services.tracker.domain.flows import SECTORS, Flow
+from services.tracker.domain.fx import Rates, rate_on
+from services.tracker.domain.periods import period_labels
+
+Position = tuple[int, int]
+Buckets = dict[str, str]  # "sector|measure|route|role|month" -> decimal string
+JSON = dict[str, Any]
+
+Outcome = Literal["applied", "corrected", "superseded", "duplicate"]
+
+
+def position_key(position: Position) -> str:
+    return f"{position[0]}:{position[1]}"
+
+
+def is_after(position: Position, applied: list[int] | None) -> bool:
+    return applied is None or position > (applied[0], applied[1])
+
+
+def bucket_key(sector: str, measure: str, route: str, role: str, month: str) -> str:
+    return f"{sector}|{measure}|{route}|{role}|{month}"
+
+
+def contribution_of(flow: Flow, rate_to_usd: Decimal) -> Buckets:
+    """What one flow adds to the buckets: its USD value, and its quantity if it has one."""
+    contribution = {bucket_key(flow.sector, flow.measure, flow.route, flow.role, flow.month):
+                    str(flow.amount * rate_to_usd)}
+    if flow.quantity is not None and flow.unit is not None:
+        key = bucket_key(flow.sector, flow.unit, flow.route, flow.role, flow.month)
+        contribution[key] = str(flow.quantity)
+    return contribution
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The effect of one event on the totals: ``before`` is replaced by ``after``."""
+
+    outcome: Outcome
+    event_id: str
+    before: Buckets | None = None
+    after: Buckets | None = None
+
+    def to_json(self) -> JSON:
+        return {"outcome": self.outcome, "event_id": self.event_id,
+                "before": self.before, "after": self.after}
+
+    @classmethod
+    def from_json(cls, data: JSON) -> Change:
+        return cls(**data)
+
+
+def empty_root() -> JSON:
+    return {"current": None, "current_event": None, "corrected": False, "seen": {}, "changes": {}}
+
+
+def record(entry: JSON | None, flow: Flow, contribution: Buckets,
+           position: Position) -> tuple[JSON, Change]:
+    """Record a flow in its root entry and say what it changes.
+
+    A correction replaces the current contribution of its root, whichever order the two
+    arrive in; among several corrections the one later in the log wins. An original that
+    arrives after its correction is remembered but changes nothing.
+    """
+    entry = entry or empty_root()
+    replayed = entry["changes"].get(position_key(position))
+    if replayed is not None:
+        return entry, Change.from_json(replayed)
+    if flow.event_id in entry["seen"]:
+        return entry, Change("duplicate", flow.event_id)
+    if flow.is_correction:
+        change = Change("corrected", flow.event_id, entry["current"], contribution)
+    elif entry["corrected"]:
+        change = Change("superseded", flow.event_id, None, None)
+    else:
+        change = Change("applied", flow.event_id, None, contribution)
+    updated = {
+        **entry,
+        "seen": {**entry["seen"], flow.event_id: list(position)},
+        "changes": {**entry["changes"], position_key(position): change.to_json()},
+    }
+    if change.outcome in ("applied", "corrected"):
+        updated.update(current=contribution, current_event=flow.event_id,
+                       corrected=entry["corrected"] or flow.is_correction)
+    return updated, change
+
+
+def empty_ledger(pair: str) -> JSON:
+    return {"pair": pair, "position": None, "buckets": {}, "pending": [],
+            "counts": {"applied": 0, "corrected": 0, "superseded": 0, "duplicate": 0}}
+
+
+def apply_change(ledger: JSON, change: Change, position: Position) -> JSON:
+    """Apply a change to the ledger unless the ledger already reflects ``position``."""
+    if not is_after(position, ledger["position"]):
+        return ledger
+    buckets = dict(ledger["buckets"])
+    for sign, part in ((-1, change.before), (1, change.after)):
+        for key, amount in (part or {}).items():
+            total = Decimal(buckets.get(key, "0")) + sign * Decimal(amount)
+            buckets[key] = str(total)
+    counts = {**ledger["counts"], change.outcome: ledger["counts"][change.outcome] + 1}
+    return {**ledger, "buckets": buckets, "counts": counts, "position": list(position)}
+
+
+def add_pending(ledger: JSON, flow: Flow, position: Position) -> JSON:
+    """Park a flow whose currency has no rate yet; it is applied when one arrives."""
+    if not is_after(position, ledger["position"]):
+        return ledger
+    pending = [*ledger["pending"], {"position": list(position), "flow": flow.to_json()}]
+    return {**ledger, "pending": pending, "position": list(position)}
+
+
+def releasable(ledger: JSON, rates: Rates) -> list[tuple[Flow, Decimal]]:
+    """Pending flows that now have a rate, in the order they arrived."""
+    ready = []
+    for item in ledger["pending"]:
+        flow = Flow.from_json(item["flow"])
+        rate = rate_on(rates, flow.currency, date.fromisoformat(flow.day))
+        if rate is not None:
+            ready.append((flow, rate))
+    return ready
+
+
+def without_pending(ledger: JSON, released: list[Flow]) -> JSON:
+    ids = {flow.event_id for flow in released}
+    return {**ledger, "pending": [p for p in ledger["pending"] if p["flow"]["event_id"] not in ids]}
+
+
+# -- reading: headline totals under the mirror rule ----------------------------------------
+
+def headline_months(buckets: Buckets) -> dict[tuple[str, str, str], Decimal]:
+    """(sector, measure, month) -> amount, preferring importer-reported figures per route."""
+    by_route: dict[tuple[str, str, str, str], dict[str, Decimal]] = defaultdict(dict)
+    for key, amount in buckets.items():
+        sector, measure, route, role, month = key.split("|")
+        by_route[(sector, measure, route, month)][role] = Decimal(amount)
+    months: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    for (sector, measure, _route, month), roles in by_route.items():
+        chosen = roles["importer"] if "importer" in roles else roles["exporter"]
+        months[(sector, measure, month)] += chosen
+    return dict(months)
+
+
+def totals(buckets: Buckets) -> dict[tuple[str, str, str], Decimal]:
+    """(sector, measure, period) -> amount for every period label, with sector ``all``."""
+    result: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    for (sector, measure, month), amount in headline_months(buckets).items():
+        for period in period_labels(month):
+            result[(sector, measure, period)] += amount
+            result[("all", measure, period)] += amount
+    return dict(result)
+
+
+def monthly_series(buckets: Buckets, sector: str, measure: str) -> dict[str, Decimal]:
+    """month -> amount for one sector (or ``all``) and measure."""
+    series: dict[str, Decimal] = defaultdict(Decimal)
+    for (flow_sector, flow_measure, month), amount in headline_months(buckets).items():
+        if flow_measure == measure and sector in ("all", flow_sector):
+            series[month] += amount
+    return dict(series)
+
+
+KNOWN_SECTORS = (*SECTORS, "all")

@@ -1,0 +1,79 @@
+"""Prometheus metrics of the contract. The registry is passed in, never global, so tests
+and several apps in one process do not share series."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, time as clock, timezone
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from services.tracker.domain.progress import Progress
+
+COMMITMENT_LABELS = ("commitment_id", "pair", "sector", "metric")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+LAG_BUCKETS = (60, 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400, 5 * 365 * 86400)
+
+
+class TrackerMetrics:
+    """Every series the tracker exports; each worker exports only the pairs it owns."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.target = Gauge("tracker_commitment_target", "Commitment target, in its metric "
+                            "(USD for value_usd).", COMMITMENT_LABELS, registry=registry)
+        self.achieved = Gauge("tracker_commitment_achieved", "Achieved so far: trailing twelve "
+                              "months (annual) or sum since period start (cumulative).",
+                              COMMITMENT_LABELS, registry=registry)
+        self.ratio = Gauge("tracker_commitment_progress_ratio", "achieved / target.",
+                           COMMITMENT_LABELS, registry=registry)
+        self.projected = Gauge("tracker_commitment_projected_completion_timestamp_seconds",
+                               "Projected date the target is met, Unix seconds; absent when "
+                               "no growth.", COMMITMENT_LABELS, registry=registry)
+        self.total_usd = Gauge("tracker_total_usd", "Running total value in USD under the "
+                               "mirror rule.", ("pair", "sector", "period"), registry=registry)
+        self.events = Counter("tracker_events", "Events handled, by source topic and outcome.",
+                              ("topic", "outcome"), registry=registry)
+        self.event_lag = Histogram("tracker_event_lag_seconds", "Now minus the event time of "
+                                   "the newest applied event.", buckets=LAG_BUCKETS,
+                                   registry=registry)
+        self.latency = Histogram("tracker_processing_latency_seconds", "Broker append time "
+                                 "to table update.", buckets=LATENCY_BUCKETS, registry=registry)
+
+    def count(self, topic: str, outcome: str) -> None:
+        self.events.labels(topic=topic, outcome=outcome).inc()
+
+    def observe_applied(self, broker_timestamp: float | None, event_day: str) -> None:
+        now = time.time()
+        if broker_timestamp:
+            self.latency.observe(max(0.0, now - broker_timestamp))
+        event_time = datetime.combine(datetime.fromisoformat(event_day).date(), clock.min,
+                                      tzinfo=timezone.utc).timestamp()
+        self.event_lag.observe(max(0.0, now - event_time))
+
+    def show_progress(self, progress: Progress) -> None:
+        labels = (progress.commitment_id, progress.pair, progress.sector, progress.metric)
+        self.target.labels(*labels).set(float(progress.target))
+        self.achieved.labels(*labels).set(float(progress.achieved))
+        self.ratio.labels(*labels).set(float(progress.ratio))
+        if progress.projected_completion is None:
+            _remove(self.projected, labels)
+        else:
+            when = datetime.combine(progress.projected_completion, clock.min, tzinfo=timezone.utc)
+            self.projected.labels(*labels).set(when.timestamp())
+
+    def forget_commitment(self, commitment_id: str, pair: str, sector: str, metric: str) -> None:
+        for gauge in (self.target, self.achieved, self.ratio, self.projected):
+            _remove(gauge, (commitment_id, pair, sector, metric))
+
+    def show_totals(self, pair: str, totals: dict[tuple[str, str, str], float]) -> None:
+        for (sector, measure, period), value in totals.items():
+            if measure == "value_usd":
+                self.total_usd.labels(pair, sector, period).set(value)
+
+
+def _remove(gauge: Gauge, labels: tuple[str, ...]) -> None:
+    try:
+        gauge.remove(*labels)
+    except KeyError:
+        pass

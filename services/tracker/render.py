@@ -1,0 +1,95 @@
+"""One response in three formats: JSON (default), an HTML table for browsers, CSV on
+``?format=csv``."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+Row = dict[str, Any]
+
+
+class BadQuery(Exception):
+    """A query the client must fix: answered with 400 and a JSON error."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def wants(request: web.Request) -> str:
+    requested = request.query.get("format")
+    if requested is not None:
+        if requested not in ("json", "csv", "html"):
+            raise BadQuery(f"format {requested!r}: use json, csv or html")
+        return requested
+    accept = request.headers.get("Accept", "")
+    return "html" if "text/html" in accept else "json"
+
+
+def error_response(message: str, status: int) -> web.Response:
+    return web.Response(body=orjson.dumps({"error": message, "status": status}),
+                        status=status, content_type="application/json")
+
+
+def respond(request: web.Request, title: str, payload: Any, rows: Sequence[Row],
+            sections: Sequence[tuple[str, Sequence[Row]]] = ()) -> web.Response:
+    """``payload`` is the JSON body; ``rows`` (and extra ``sections``) the tabular view."""
+    kind = wants(request)
+    if kind == "json":
+        return web.Response(body=orjson.dumps(payload, option=orjson.OPT_INDENT_2),
+                            content_type="application/json")
+    if kind == "csv":
+        return web.Response(text=to_csv(rows), content_type="text/csv")
+    body = [f"<h1>{html.escape(title)}</h1>", to_html_table(rows)]
+    for heading, section_rows in sections:
+        body += [f"<h2>{html.escape(heading)}</h2>", to_html_table(section_rows)]
+    return web.Response(text=page(title, "\n".join(body)), content_type="text/html")
+
+
+def to_csv(rows: Sequence[Row]) -> str:
+    out = io.StringIO()
+    columns = _columns(rows)
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def to_html_table(rows: Sequence[Row]) -> str:
+    if not rows:
+        return "<p><em>No rows.</em></p>"
+    columns = _columns(rows)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_text(row.get(c)))}</td>" for c in columns) + "</tr>"
+        for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def page(title: str, body: str) -> str:
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{html.escape(title)}</title><style>
+body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}
+table{{border-collapse:collapse;font-size:14px}}
+th,td{{border:1px solid #ccc;padding:4px 8px;text-align:left}}
+th{{background:#f3f3f3}} tr:nth-child(even) td{{background:#fafafa}}
+</style></head><body>{body}</body></html>"""
+
+
+def _columns(rows: Sequence[Row]) -> list[str]:
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    return columns
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,34 @@
+"""Builds the whole tracker - app, tables, agents, views, metrics - from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from services.tracker.agents import Pipeline
+from services.tracker.app import create_faust_app
+from services.tracker.metrics import TrackerMetrics
+from services.tracker.settings import Settings
+from services.tracker.tables import TrackerTables
+from services.tracker.views import Views
+
+
+@dataclass(frozen=True)
+class Tracker:
+    settings: Settings
+    app: faust.App
+    tables: TrackerTables
+    metrics: TrackerMetrics
+    pipeline: Pipeline
+    views: Views
+
+
+def build_tracker(settings: Settings) -> Tracker:
+    app = create_faust_app(settings)
+    tables = TrackerTables.declare(app, settings.partitions)
+    metrics = TrackerMetrics(CollectorRegistry(auto_describe=True))
+    pipeline = Pipeline(app, settings, tables, metrics)
+    views = Views(app, settings, tables, metrics)
+    return Tracker(settings, app, tables, metrics, pipeline, views)
