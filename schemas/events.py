@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from schemas.codes import CountryCode, CurrencyCode
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\S+$")]
 Label = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
@@ -124,13 +124,14 @@ class CommitmentChanged(Event):
     source: Annotated[str, StringConstraints(max_length=300)] | None = None
 
     @model_validator(mode="after")
-    def _complete_unless_withdrawn(self) -> Self:
-        if self.action == "withdrawn":
-            return self
-        required = ("parties", "sector", "metric", "target", "period_start", "deadline", "source")
-        missing = [name for name in required if getattr(self, name) is None]
-        if missing:
-            raise ValueError(f"{self.action} commitment lacks: {', '.join(missing)}")
+    def _complete_when_declared(self) -> Self:
+        """A declaration names everything; a revision only what changes."""
+        if self.action == "declared":
+            required = ("parties", "sector", "metric", "target", "period_start", "deadline",
+                        "source")
+            missing = [name for name in required if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"declared commitment lacks: {', '.join(missing)}")
         if self.parties is not None and self.parties[0] == self.parties[1]:
             raise ValueError("parties: two different countries expected")
         if self.period_start and self.deadline and self.deadline <= self.period_start:

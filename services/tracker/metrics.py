@@ -4,7 +4,9 @@ and several apps in one process do not share series."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, time as clock, timezone
+from contextlib import suppress
+from datetime import UTC, datetime
+from datetime import time as clock
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -48,7 +50,7 @@ class TrackerMetrics:
         if broker_timestamp:
             self.latency.observe(max(0.0, now - broker_timestamp))
         event_time = datetime.combine(datetime.fromisoformat(event_day).date(), clock.min,
-                                      tzinfo=timezone.utc).timestamp()
+                                      tzinfo=UTC).timestamp()
         self.event_lag.observe(max(0.0, now - event_time))
 
     def show_progress(self, progress: Progress) -> None:
@@ -59,7 +61,7 @@ class TrackerMetrics:
         if progress.projected_completion is None:
             _remove(self.projected, labels)
         else:
-            when = datetime.combine(progress.projected_completion, clock.min, tzinfo=timezone.utc)
+            when = datetime.combine(progress.projected_completion, clock.min, tzinfo=UTC)
             self.projected.labels(*labels).set(when.timestamp())
 
     def forget_commitment(self, commitment_id: str, pair: str, sector: str, metric: str) -> None:
@@ -73,7 +75,5 @@ class TrackerMetrics:
 
 
 def _remove(gauge: Gauge, labels: tuple[str, ...]) -> None:
-    try:
+    with suppress(KeyError):  # the series was never set
         gauge.remove(*labels)
-    except KeyError:
-        pass

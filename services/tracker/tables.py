@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import faust
 from aiokafka.partitioner import murmur2
+from faust.types import TableT
 
 from services.tracker.domain.ledger import JSON
 from services.tracker.domain.reference import empty_reference
@@ -23,13 +24,13 @@ def partition_of(pair: str, partitions: int) -> int:
 
 @dataclass(frozen=True)
 class TrackerTables:
-    ledgers: faust.Table  # pair -> ledger (buckets, pending flows, position)
-    roots: faust.Table  # "pair/root event id" -> what each event did to that flow
-    references: faust.Table  # "p<partition>" -> FX rates and commitments, one copy each
+    ledgers: TableT  # pair -> ledger (buckets, pending flows, position)
+    roots: TableT  # "pair/root event id" -> what each event did to that flow
+    references: TableT  # "p<partition>" -> FX rates and commitments, one copy each
 
     @classmethod
     def declare(cls, app: faust.App, partitions: int) -> TrackerTables:
-        def table(name: str, help_text: str) -> faust.Table:
+        def table(name: str, help_text: str) -> TableT:
             return app.Table(name, default=None, partitions=partitions, help=help_text)
 
         return cls(table("ledgers", "Monthly buckets and pending flows per pair."),

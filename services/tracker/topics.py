@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
@@ -37,10 +38,8 @@ async def ensure_topics(settings: Settings) -> list[str]:
                             topic_configs={"retention.ms": "-1"})
                    for name, partitions in topic_layout(settings).items() if name not in existing]
         if missing:
-            try:
+            with suppress(TopicAlreadyExistsError):  # another worker won the race
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another worker won the race
             log.info("Created topics: %s", ", ".join(t.name for t in missing))
         return [t.name for t in missing]
     finally:

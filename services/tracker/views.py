@@ -44,14 +44,18 @@ class Views:
             self._page(path, handler)
 
     def _page(self, path: str, handler: Handler) -> None:
-        async def get(view: faust.web.View, request: web.Request) -> web.Response:
+        async def get(view: faust.web.View, request: web.Request,
+                      **match_info: str) -> web.Response:
             try:
                 return await handler(request)
             except BadQuery as error:
                 return error_response(error.message, error.status)
+            except Exception:
+                log.exception("Failed to answer %s", request.path_qs)
+                return error_response("internal error; see the worker log", 500)
 
         get.__name__ = handler.__name__
-        self.app.page(path, name=f"tracker-{handler.__name__}")(get)
+        self.app.page(path, name=f"tracker-{handler.__name__}")(get)  # type: ignore[arg-type]
 
     # -- routing -------------------------------------------------------------------------
 
@@ -72,11 +76,11 @@ class Views:
 
     async def _forward(self, url: URL, request: web.Request) -> web.Response:
         target = url.with_path(request.path).with_query(request.query)
-        async with ClientSession(timeout=ClientTimeout(total=15)) as session:
-            async with session.get(target, headers={
-                    "Accept": request.headers.get("Accept", "*/*"), FORWARDED: "1"}) as answer:
-                return web.Response(body=await answer.read(), status=answer.status,
-                                    content_type=answer.content_type)
+        headers = {"Accept": request.headers.get("Accept", "*/*"), FORWARDED: "1"}
+        async with (ClientSession(timeout=ClientTimeout(total=15)) as session,
+                    session.get(target, headers=headers) as answer):
+            return web.Response(body=await answer.read(), status=answer.status,
+                                content_type=answer.content_type)
 
     async def _gather(self, request: web.Request, local_rows: list[Row]) -> list[Row]:
         """Local rows plus every peer's, when this request did not come from a peer."""
@@ -86,18 +90,18 @@ class Views:
         for peer in self._peers():
             target = peer.with_path(request.path).with_query(
                 {k: v for k, v in request.query.items() if k != "format"})
-            async with ClientSession(timeout=ClientTimeout(total=15)) as session:
-                async with session.get(target, headers={"Accept": "application/json",
-                                                        FORWARDED: "1"}) as answer:
-                    if answer.status != 200:
-                        raise BadQuery(f"worker {peer} answered {answer.status}", 502)
-                    rows += orjson.loads(await answer.read())["items"]
+            headers = {"Accept": "application/json", FORWARDED: "1"}
+            async with (ClientSession(timeout=ClientTimeout(total=15)) as session,
+                        session.get(target, headers=headers) as answer):
+                if answer.status != 200:
+                    raise BadQuery(f"worker {peer} answered {answer.status}", 502)
+                rows += orjson.loads(await answer.read())["items"]
         return rows
 
     # -- views -----------------------------------------------------------------------------
 
     async def health(self, request: web.Request) -> web.Response:
-        recovered = self.app.tables.recovery.completed.is_set()
+        recovered = self.app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
         ready = recovered and not self.app.rebalancing
         body = {"status": "ready" if ready else "recovering", "worker": self.settings.worker_id,
                 "tables_recovered": recovered, "rebalancing": bool(self.app.rebalancing)}

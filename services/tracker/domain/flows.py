@@ -82,6 +82,7 @@ def flow_of(event: TransactionEvent) -> Flow:
         return Flow(pair=canonical_pair(event.buyer, event.supplier), sector="defense",
                     measure=DEFENSE_MEASURES[event.stage],
                     route=f"{event.supplier}>{event.buyer}", role="importer", **common)
+    role: Literal["importer", "exporter"]
     if event.direction == "import":
         route, role = f"{event.partner}>{event.reporter}", "importer"
     else:

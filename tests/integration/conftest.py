@@ -1,0 +1,174 @@
+"""Fixtures that start real processes: one Apache Kafka broker per test session (free
+ports, its own data directory) and tracker workers as subprocesses, each test with its own
+topic prefix and consumer group. If the broker cannot start, tests fail - never skip."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from services.tracker.broker import EmbeddedKafka, free_port
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedKafka]:
+    broker = EmbeddedKafka(tmp_path_factory.mktemp("kafka"), port=free_port(),
+                           controller_port=free_port(), heap="512m")
+    broker.start(timeout=120)
+    yield broker
+    broker.stop()
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.25,
+               message: str = "condition") -> Any:
+    """Poll ``condition`` until it returns something truthy; fail with ``message``."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+            if result:
+                return result
+        except (httpx.HTTPError, KeyError, ValueError) as error:
+            last_error = error
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message} ({last_error})")
+
+
+@dataclass
+class Worker:
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.env['TRACKER_WEB_PORT']}"
+
+    def start(self, ready_timeout: float = 60.0) -> float:
+        """Start the worker and wait for /health/ to say ready; returns the seconds it took."""
+        started = time.monotonic()
+        out = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.tracker.cli", "worker"], cwd=PROJECT_ROOT,
+            env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_until(self.ready, ready_timeout, message=f"worker ready ({self.log_path})")
+        return time.monotonic() - started
+
+    def ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"worker exited with {self.process.returncode}: "
+                                 f"{self.log_path.read_text()[-3000:]}")
+        return httpx.get(f"{self.url}/health/", timeout=2).status_code == 200
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", timeout=20, **kwargs)
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no final commit."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@dataclass
+class Deployment:
+    """One isolated tracker deployment on the shared broker."""
+
+    kafka: EmbeddedKafka
+    base_env: dict[str, str]
+    prefix: str
+    tmp: Path
+    workers: list[Worker] = field(default_factory=list)
+
+    def worker(self, worker_id: str = "worker-1", **extra: str) -> Worker:
+        env = {**self.base_env, "TRACKER_WEB_PORT": str(free_port()),
+               "TRACKER_WORKER_ID": worker_id, **extra}
+        worker = Worker(env, self.tmp / f"{worker_id}.log")
+        self.workers.append(worker)
+        return worker
+
+    def topic(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def produce(self, records: list[tuple[str, bytes | None, bytes]]) -> None:
+        """(contract topic, key, value) records, sent in order and acknowledged."""
+        async def send() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.kafka.bootstrap, acks="all")
+            await producer.start()
+            try:
+                for topic, key, value in records:
+                    await producer.send_and_wait(self.topic(topic), value, key=key)
+            finally:
+                await producer.stop()
+        asyncio.run(send())
+
+    def consume_all(self, topic: str, expected: int, timeout: float = 30.0) -> list[Any]:
+        """Read ``topic`` from the start until ``expected`` records arrived (or time out)."""
+        async def read() -> list[Any]:
+            consumer = AIOKafkaConsumer(self.topic(topic), bootstrap_servers=self.kafka.bootstrap,
+                                        auto_offset_reset="earliest", enable_auto_commit=False,
+                                        group_id=None)
+            await consumer.start()
+            records: list[Any] = []
+            try:
+                deadline = time.monotonic() + timeout
+                while len(records) < expected and time.monotonic() < deadline:
+                    batch = await consumer.getmany(timeout_ms=500)
+                    for messages in batch.values():
+                        records.extend(messages)
+            finally:
+                await consumer.stop()
+            return records
+        return asyncio.run(read())
+
+    def run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "services.tracker.cli", *args],
+                              cwd=PROJECT_ROOT, env=self.base_env, capture_output=True,
+                              text=True, timeout=120, check=False)
+
+
+@pytest.fixture
+def deployment(kafka: EmbeddedKafka, tmp_path: Path) -> Iterator[Deployment]:
+    prefix = f"t{uuid.uuid4().hex[:8]}-"
+    env = {**os.environ, "TRACKER_KAFKA_BOOTSTRAP": kafka.bootstrap,
+           "TRACKER_TOPIC_PREFIX": prefix, "TRACKER_APP_ID": f"{prefix}tracker",
+           "TRACKER_DATA_DIR": str(tmp_path / "data"), "TRACKER_LOG_LEVEL": "info"}
+    created = Deployment(kafka, env, prefix, tmp_path)
+    yield created
+    for worker in created.workers:
+        worker.stop()
+
+
+def json_bytes(value: Any) -> bytes:
+    return orjson.dumps(value)
