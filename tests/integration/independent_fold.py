@@ -99,7 +99,7 @@ def expected_value_usd(path: Path) -> Expected:
             route, role = f"{event.reporter}>{event.partner}", "exporter"
         day = event.occurred_at.isoformat()[:10]
         rate = Decimal(1) if event.currency == "USD" else max(
-            (r for r in rates[event.currency] if r[0] <= day))[1]
+            r for r in rates[event.currency] if r[0] <= day)[1]
         sector = type(event).__name__
         by_route[(sector, route, day[:7])][role] += event.amount * rate
     for (_sector, _route, month), roles in by_route.items():
