@@ -10,7 +10,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from schemas.codes import CountryCode, CurrencyCode
 
@@ -19,6 +28,42 @@ SCHEMA_VERSION: Literal[1] = 1
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\S+$")]
 Label = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=30, decimal_places=8)]
+
+
+def _no_numbers(value: object) -> object:
+    """pydantic reads numbers as Unix seconds; a number here is a producer's mistake."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("expected an ISO-8601 date or datetime string, not a number")
+    return value
+
+
+def _event_time(value: object) -> date | datetime:
+    """ISO-8601 date (``2024-05-01``) or datetime with a UTC offset."""
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, date):
+        return value
+    elif isinstance(value, str):
+        try:
+            if len(value) == 10:
+                return date.fromisoformat(value)
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO-8601 date or datetime") from None
+    else:
+        raise ValueError("expected an ISO-8601 date or datetime string")
+    if when.tzinfo is None:
+        raise ValueError("a datetime needs a UTC offset, e.g. 2024-05-01T00:00Z")
+    return when
+
+
+Day = Annotated[date, BeforeValidator(_no_numbers)]
+EventTime = Annotated[
+    date | datetime,
+    PlainValidator(_event_time),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date"},
+                              {"type": "string", "format": "date-time"}]}),
+]
 Quantity = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=30, decimal_places=8)]
 
 
@@ -28,14 +73,8 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
     event_id: EventId
-    occurred_at: date | datetime = Field(description="Event time: ISO-8601 date or datetime.")
+    occurred_at: EventTime = Field(description="Event time: ISO-8601 date or datetime.")
     schema_version: Literal[1] = SCHEMA_VERSION
-
-    @model_validator(mode="after")
-    def _aware_datetime(self) -> Self:
-        if isinstance(self.occurred_at, datetime) and self.occurred_at.tzinfo is None:
-            raise ValueError("occurred_at: a datetime needs a UTC offset, e.g. 2024-05-01T00:00Z")
-        return self
 
     @property
     def occurred_on(self) -> date:
@@ -119,8 +158,8 @@ class CommitmentChanged(Event):
     target: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
     basis: Literal["annual", "cumulative"] | None = None
     baseline: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None = None
-    period_start: date | None = None
-    deadline: date | None = None
+    period_start: Day | None = None
+    deadline: Day | None = None
     source: Annotated[str, StringConstraints(max_length=300)] | None = None
 
     @model_validator(mode="after")
@@ -150,7 +189,7 @@ class FxRatePublished(Event):
 
     currency: CurrencyCode
     rate_to_usd: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
-    valid_from: date
+    valid_from: Day
 
 
 EVENT_MODELS: dict[str, type[Event]] = {

@@ -103,7 +103,7 @@ class Pipeline:
                 await self._dead_letter(message, error.reason)
                 continue
             envelope = orjson.dumps({"kind": kind, "topic": message.topic,
-                                     "event": validated.model_dump(mode="json")})
+                                     "event": validated.model_dump_json()})
             for partition in range(self.settings.partitions):
                 await self.ledger_input.send(key=message.key, value=envelope,
                                              partition=partition)
@@ -125,12 +125,12 @@ class Pipeline:
                     self.metrics.observe_applied(envelope["timestamp"] / 1000, flow.day)
                 touched.add(flow.pair)
             elif envelope["kind"] == "fx_rate":
-                fx_event = FxRatePublished.model_validate(envelope["event"])
+                fx_event = FxRatePublished.model_validate_json(envelope["event"])
                 for pair, outcome in apply_fx_rate(store, fx_event, message.offset):
                     self.metrics.count("released-pending", METRIC_OUTCOME[outcome])
                     touched.add(pair)
             else:
-                commitment = CommitmentChanged.model_validate(envelope["event"])
+                commitment = CommitmentChanged.model_validate_json(envelope["event"])
                 apply_commitment(store, commitment, message.offset)
                 stored = store.reference()["commitments"].get(commitment.commitment_id)
                 if stored and "parties" in stored:

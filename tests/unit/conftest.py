@@ -6,7 +6,6 @@ which works whether or not ``tests/`` is a package.
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 from collections.abc import Iterable
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from services.tracker.domain.fold import MemoryStore, ReplayReport
+from services.tracker.domain.fold import MemoryStore
 from services.tracker.domain.ledger import bucket_key, totals
 
 JSON = dict[str, Any]
@@ -118,10 +117,6 @@ def store_totals(store: MemoryStore) -> StoreTotals:
     return result
 
 
-def replay_totals(report: ReplayReport) -> StoreTotals:
-    return store_totals(report.store)
-
-
 def nonzero(figures: dict[Any, Decimal]) -> dict[Any, Decimal]:
     """Drop zero entries: a bucket emptied by a correction may linger as ``0``."""
     return {key: value for key, value in figures.items() if value != 0}
@@ -131,10 +126,6 @@ def buckets_of(rows: Iterable[tuple[str, str, str, str, str, str]]) -> dict[str,
     """Buckets from (sector, measure, route, role, month, amount) rows."""
     return {bucket_key(sector, measure, route, role, month): amount
             for sector, measure, route, role, month, amount in rows}
-
-
-def snapshot(store: MemoryStore) -> MemoryStore:
-    return copy.deepcopy(store)
 
 
 @pytest.fixture(scope="session")

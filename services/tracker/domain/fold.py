@@ -25,7 +25,6 @@ from services.tracker.domain.ledger import (
     empty_ledger,
     record,
     releasable,
-    without_pending,
 )
 from services.tracker.domain.validation import Kind, validate
 from services.tracker.errors import InvalidEventError
@@ -43,22 +42,35 @@ class Store(Protocol):
     def pairs_with_pending(self) -> Iterable[str]: ...
 
 
-def root_key(flow: Flow) -> str:
-    return f"{flow.pair}/{flow.root_id}"
+def root_key(store: Store, flow: Flow) -> str:
+    """The entry of the original event; a correction of a correction resolves to it when
+    the correction it names has been seen (``corrects`` should name the original)."""
+    key = f"{flow.pair}/{flow.root_id}"
+    entry = store.root(key)
+    if entry is not None and "alias_of" in entry:
+        return str(entry["alias_of"])
+    return key
 
 
-def apply_flow(store: Store, flow: Flow, position: Position) -> str:
+def apply_flow(store: Store, flow: Flow, position: Position,
+               released_from: Position | None = None) -> str:
     """Fold one transaction; returns ``applied``/``corrected``/``superseded``/``duplicate``
-    or ``pending`` (no FX rate yet)."""
+    or ``pending`` (no FX rate yet). ``released_from`` is the log position of a pending
+    flow that a rate now lets through at ``position``."""
     ledger = store.ledger(flow.pair) or empty_ledger(flow.pair)
     rate = rate_on(store.reference()["fx"], flow.currency, date.fromisoformat(flow.day))
     if rate is None:
         store.set_ledger(flow.pair, add_pending(ledger, flow, position))
         return "pending"
-    entry, change = record(store.root(root_key(flow)), flow, contribution_of(flow, rate),
-                           position)
-    store.set_root(root_key(flow), entry)
-    store.set_ledger(flow.pair, apply_change(ledger, change, position))
+    key = root_key(store, flow)
+    entry, change = record(store.root(key), flow, contribution_of(flow, rate), position,
+                           released_from)
+    store.set_root(key, entry)
+    if flow.is_correction:
+        # Lets a later correction that names this one find the same root.
+        store.set_root(f"{flow.pair}/{flow.event_id}", {"alias_of": key})
+    released = flow if released_from is not None else None
+    store.set_ledger(flow.pair, apply_change(ledger, change, position, released))
     return change.outcome
 
 
@@ -71,18 +83,13 @@ def apply_fx_rate(store: Store, event: FxRatePublished, offset: int) -> list[tup
     store.set_reference(ref.apply_fx_rate(store.reference(), event, (offset, 0)))
     rates = store.reference()["fx"]
     released: list[tuple[str, str]] = []
-    sequence = 0
     for pair in sorted(store.pairs_with_pending()):
         ledger = store.ledger(pair)
-        if ledger is None:
-            continue
-        ready = releasable(ledger, rates)
-        if not ready:
-            continue
-        store.set_ledger(pair, without_pending(ledger, [flow for flow, _ in ready]))
-        for flow, _rate in ready:
-            sequence += 1
-            released.append((pair, apply_flow(store, flow, (offset, sequence))))
+        for flow, parked_at in releasable(ledger, rates) if ledger else []:
+            # The sequence derives from where the flow was parked, so a replay of this
+            # rate message gives every flow the same position again.
+            position = (offset, parked_at[0] + 1)
+            released.append((pair, apply_flow(store, flow, position, released_from=parked_at)))
     return released
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any, Literal
 
 from services.tracker.domain.flows import SECTORS, Flow
@@ -29,6 +29,10 @@ Buckets = dict[str, str]  # "sector|measure|route|role|month" -> decimal string
 JSON = dict[str, Any]
 
 Outcome = Literal["applied", "corrected", "superseded", "duplicate"]
+
+# Amounts have up to 30 digits and rates are unbounded: exact sums need more than the
+# default 28 significant digits, or the totals would depend on arrival order.
+MONEY = Context(prec=80)
 
 
 def position_key(position: Position) -> str:
@@ -46,7 +50,7 @@ def bucket_key(sector: str, measure: str, route: str, role: str, month: str) -> 
 def contribution_of(flow: Flow, rate_to_usd: Decimal) -> Buckets:
     """What one flow adds to the buckets: its USD value, and its quantity if it has one."""
     contribution = {bucket_key(flow.sector, flow.measure, flow.route, flow.role, flow.month):
-                    str(flow.amount * rate_to_usd)}
+                    str(MONEY.multiply(flow.amount, rate_to_usd))}
     if flow.quantity is not None and flow.unit is not None:
         key = bucket_key(flow.sector, flow.unit, flow.route, flow.role, flow.month)
         contribution[key] = str(flow.quantity)
@@ -72,26 +76,32 @@ class Change:
 
 
 def empty_root() -> JSON:
-    return {"current": None, "current_event": None, "corrected": False, "seen": {}, "changes": {}}
+    return {"current": None, "current_event": None, "current_log_position": None,
+            "corrected": False, "seen": {}, "changes": {}}
 
 
-def record(entry: JSON | None, flow: Flow, contribution: Buckets,
-           position: Position) -> tuple[JSON, Change]:
+def record(entry: JSON | None, flow: Flow, contribution: Buckets, position: Position,
+           log_position: Position | None = None) -> tuple[JSON, Change]:
     """Record a flow in its root entry and say what it changes.
 
-    A correction replaces the current contribution of its root, whichever order the two
-    arrive in; among several corrections the one later in the log wins. An original that
-    arrives after its correction is remembered but changes nothing.
+    ``position`` is where the change is applied; ``log_position`` where the event sits in
+    the log (they differ for a flow that waited for an FX rate). A correction replaces the
+    current contribution of its root whichever order they arrive in; among corrections the
+    one later in the log wins. An original that arrives after its correction, or a
+    correction older than the current one, is remembered but changes nothing.
     """
     entry = entry or empty_root()
+    log_position = log_position or position
     replayed = entry["changes"].get(position_key(position))
     if replayed is not None:
         return entry, Change.from_json(replayed)
     if flow.event_id in entry["seen"]:
         return entry, Change("duplicate", flow.event_id)
-    if flow.is_correction:
+    current_at = entry["current_log_position"]
+    newer = current_at is None or log_position > (current_at[0], current_at[1])
+    if flow.is_correction and (newer or not entry["corrected"]):
         change = Change("corrected", flow.event_id, entry["current"], contribution)
-    elif entry["corrected"]:
+    elif flow.is_correction or entry["corrected"]:
         change = Change("superseded", flow.event_id, None, None)
     else:
         change = Change("applied", flow.event_id, None, contribution)
@@ -102,26 +112,43 @@ def record(entry: JSON | None, flow: Flow, contribution: Buckets,
     }
     if change.outcome in ("applied", "corrected"):
         updated.update(current=contribution, current_event=flow.event_id,
+                       current_log_position=list(log_position),
                        corrected=entry["corrected"] or flow.is_correction)
     return updated, change
 
 
 def empty_ledger(pair: str) -> JSON:
-    return {"pair": pair, "position": None, "buckets": {}, "pending": [],
+    return {"pair": pair, "position": None, "buckets": {}, "bucket_events": {}, "pending": [],
             "counts": {"applied": 0, "corrected": 0, "superseded": 0, "duplicate": 0}}
 
 
-def apply_change(ledger: JSON, change: Change, position: Position) -> JSON:
-    """Apply a change to the ledger unless the ledger already reflects ``position``."""
+def apply_change(ledger: JSON, change: Change, position: Position,
+                 released: Flow | None = None) -> JSON:
+    """Apply a change to the ledger unless the ledger already reflects ``position``.
+
+    ``released`` is a pending flow this change applies: it leaves the pending list in the
+    same write, so no crash can separate the two. A bucket no event contributes to any
+    more is removed, so an importer whose figure was corrected away no longer hides the
+    exporter's report of that route and month.
+    """
     if not is_after(position, ledger["position"]):
         return ledger
     buckets = dict(ledger["buckets"])
+    events = dict(ledger["bucket_events"])
     for sign, part in ((-1, change.before), (1, change.after)):
         for key, amount in (part or {}).items():
-            total = Decimal(buckets.get(key, "0")) + sign * Decimal(amount)
-            buckets[key] = str(total)
+            buckets[key] = str(MONEY.add(Decimal(buckets.get(key, "0")),
+                                         MONEY.multiply(sign, Decimal(amount))))
+            events[key] = events.get(key, 0) + sign
+            if events[key] == 0:
+                del buckets[key], events[key]
     counts = {**ledger["counts"], change.outcome: ledger["counts"][change.outcome] + 1}
-    return {**ledger, "buckets": buckets, "counts": counts, "position": list(position)}
+    updated = {**ledger, "buckets": buckets, "bucket_events": events, "counts": counts,
+               "position": list(position)}
+    if released is not None:
+        updated["pending"] = [item for item in ledger["pending"]
+                              if item["flow"]["event_id"] != released.event_id]
+    return updated
 
 
 def add_pending(ledger: JSON, flow: Flow, position: Position) -> JSON:
@@ -132,20 +159,14 @@ def add_pending(ledger: JSON, flow: Flow, position: Position) -> JSON:
     return {**ledger, "pending": pending, "position": list(position)}
 
 
-def releasable(ledger: JSON, rates: Rates) -> list[tuple[Flow, Decimal]]:
-    """Pending flows that now have a rate, in the order they arrived."""
+def releasable(ledger: JSON, rates: Rates) -> list[tuple[Flow, Position]]:
+    """Pending flows that now have a rate, with their log positions, in log order."""
     ready = []
     for item in ledger["pending"]:
         flow = Flow.from_json(item["flow"])
-        rate = rate_on(rates, flow.currency, date.fromisoformat(flow.day))
-        if rate is not None:
-            ready.append((flow, rate))
-    return ready
-
-
-def without_pending(ledger: JSON, released: list[Flow]) -> JSON:
-    ids = {flow.event_id for flow in released}
-    return {**ledger, "pending": [p for p in ledger["pending"] if p["flow"]["event_id"] not in ids]}
+        if rate_on(rates, flow.currency, date.fromisoformat(flow.day)) is not None:
+            ready.append((flow, (item["position"][0], item["position"][1])))
+    return sorted(ready, key=lambda pair: pair[1])
 
 
 # -- reading: headline totals under the mirror rule ----------------------------------------
@@ -159,26 +180,28 @@ def headline_months(buckets: Buckets) -> dict[tuple[str, str, str], Decimal]:
     months: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     for (sector, measure, _route, month), roles in by_route.items():
         chosen = roles["importer"] if "importer" in roles else roles["exporter"]
-        months[(sector, measure, month)] += chosen
+        months[(sector, measure, month)] = MONEY.add(months[(sector, measure, month)], chosen)
     return dict(months)
 
 
 def totals(buckets: Buckets) -> dict[tuple[str, str, str], Decimal]:
     """(sector, measure, period) -> amount for every period label, with sector ``all``."""
     result: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
-    for (sector, measure, month), amount in headline_months(buckets).items():
-        for period in period_labels(month):
-            result[(sector, measure, period)] += amount
-            result[("all", measure, period)] += amount
+    with localcontext(MONEY):
+        for (sector, measure, month), amount in headline_months(buckets).items():
+            for period in period_labels(month):
+                result[(sector, measure, period)] += amount
+                result[("all", measure, period)] += amount
     return dict(result)
 
 
 def monthly_series(buckets: Buckets, sector: str, measure: str) -> dict[str, Decimal]:
     """month -> amount for one sector (or ``all``) and measure."""
     series: dict[str, Decimal] = defaultdict(Decimal)
-    for (flow_sector, flow_measure, month), amount in headline_months(buckets).items():
-        if flow_measure == measure and sector in ("all", flow_sector):
-            series[month] += amount
+    with localcontext(MONEY):
+        for (flow_sector, flow_measure, month), amount in headline_months(buckets).items():
+            if flow_measure == measure and sector in ("all", flow_sector):
+                series[month] += amount
     return dict(series)
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from datetime import date
 
-_YEAR = re.compile(r"^(\d{4})$")
-_FISCAL = re.compile(r"^FY(\d{4})-(\d{2})$")
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# \A...\Z and [0-9]: "2024\n" and non-ASCII digits are not labels.
+_YEAR = re.compile(r"\A([0-9]{4})\Z")
+_FISCAL = re.compile(r"\AFY([0-9]{4})-([0-9]{2})\Z")
+_MONTH = re.compile(r"\A([0-9]{4})-(0[1-9]|1[0-2])\Z")
 
 
 def month_label(day: date) -> str:
@@ -64,6 +65,6 @@ def months_of(period: str) -> list[str]:
 
 def period_kind(period: str) -> str:
     months_of(period)  # validates
-    if period.startswith("FY"):
+    if _FISCAL.match(period):
         return "fiscal_year"
-    return "year" if len(period) == 4 else "month"
+    return "year" if _YEAR.match(period) else "month"

@@ -13,14 +13,18 @@ _DEFINITION_FIELDS = ("parties", "sector", "metric", "target", "basis", "baselin
 
 
 def empty_reference() -> JSON:
-    return {"position": None, "fx": {}, "commitments": {}}
+    return {"position": None, "fx": {}, "fx_event_ids": [], "commitments": {}}
 
 
 def apply_fx_rate(reference: JSON, event: FxRatePublished, position: Position) -> JSON:
+    """Set a rate; a redelivered rate message (same event id) changes nothing."""
     if not is_after(position, reference["position"]):
         return reference
+    if event.event_id in reference["fx_event_ids"]:
+        return {**reference, "position": list(position)}
     rates = with_rate(reference["fx"], event.currency, event.valid_from, event.rate_to_usd)
-    return {**reference, "fx": rates, "position": list(position)}
+    return {**reference, "fx": rates, "fx_event_ids": [*reference["fx_event_ids"], event.event_id],
+            "position": list(position)}
 
 
 def apply_commitment(reference: JSON, event: CommitmentChanged, position: Position) -> JSON:

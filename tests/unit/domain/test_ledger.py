@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -21,7 +22,6 @@ from services.tracker.domain.ledger import (
     record,
     releasable,
     totals,
-    without_pending,
 )
 
 PAIR = "IN-RU"
@@ -60,9 +60,6 @@ def test_contribution_adds_the_quantity_bucket_in_its_unit():
     }
 
 
-@pytest.mark.xfail(strict=True, reason="BUG ledger.py contribution_of/apply_change: Decimal "
-                   "arithmetic runs in the default 28-digit context while the Money type "
-                   "admits 30 digits, so a valid amount is silently rounded")
 def test_a_valid_thirty_digit_amount_is_kept_exactly():
     amount = "1234567890123456789012.12345678"  # max_digits=30, decimal_places=8: valid
     contribution = contribution_of(flow(amount=amount), Decimal(1))
@@ -142,11 +139,14 @@ def test_pending_flows_wait_for_a_rate_and_leave_by_event_id():
     ledger = add_pending(ledger, flow("t2", currency="GBP"), (2, 0))
     assert add_pending(ledger, flow("t3", currency="EUR"), (2, 0)) is ledger  # replayed
     assert releasable(ledger, {}) == []
-    rates = with_rate({}, "EUR", __import__("datetime").date(2024, 1, 1), Decimal("1.1"))
+    rates = with_rate({}, "EUR", date(2024, 1, 1), Decimal("1.1"))
     ready = releasable(ledger, rates)
-    assert [(f.event_id, rate) for f, rate in ready] == [("t1", Decimal("1.1"))]
-    left = without_pending(ledger, [f for f, _ in ready])
+    assert [(f.event_id, parked_at) for f, parked_at in ready] == [("t1", (1, 0))]
+    released, _ = ready[0]
+    change = Change("applied", "t1", None, {KEY_MAY: "110"})
+    left = apply_change(ledger, change, (3, 2), released=released)
     assert [item["flow"]["event_id"] for item in left["pending"]] == ["t2"]
+    assert left["buckets"] == {KEY_MAY: "110"}, "released in the same write that applies it"
 
 
 # -- headline totals: the mirror rule -----------------------------------------------------

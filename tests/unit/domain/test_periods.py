@@ -95,9 +95,6 @@ def test_mismatched_fiscal_year_names_the_problem():
         months_of("FY2024-26")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG periods.py: regexes use `$`, which also matches "
-                   "before a trailing newline, and `\\d`, which matches non-ASCII digits; "
-                   "such labels are accepted instead of raising ValueError")
 @pytest.mark.parametrize("period", ["2024\n", "2024-05\n", "FY2024-25\n",
                                     "\uff12\uff10\uff12\uff14"])  # fullwidth digits
 def test_labels_with_trailing_newline_or_non_ascii_digits_are_invalid(period):

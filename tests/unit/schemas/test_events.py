@@ -72,7 +72,7 @@ def test_valid_payload_parses_with_schema_version_1(build, model, fields):
 
 
 def test_event_models_registry_names_the_five_contract_topics():
-    assert EVENT_MODELS == {
+    assert dict(EVENT_MODELS) == {
         "trade-transaction": Trade,
         "energy-transaction": Energy,
         "defense-transaction": Defense,
