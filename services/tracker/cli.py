@@ -29,7 +29,8 @@ cli = typer.Typer(
 broker_cli = typer.Typer(help="The embedded Apache Kafka broker (KRaft, one node).",
                          no_args_is_help=True)
 cli.add_typer(broker_cli, name="broker")
-console = Console()
+# Logs and pipes get a wide, fixed width so tables are not squeezed into 80 columns.
+console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True)
 
 
@@ -218,7 +219,7 @@ def status(
     table = Table(title="Commitments")
     for column in ("commitment", "pair", "sector", "basis", "target", "achieved", "ratio",
                    "projected", "status"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     colour = {"achieved": "green", "on_track": "green", "at_risk": "yellow",
               "off_track": "red", "withdrawn": "dim"}
     for item in answer.json()["items"]:
@@ -251,6 +252,7 @@ def config() -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         cli()
     except TrackerError as error:
