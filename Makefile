@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 JARS := ops/kafka/target/libs/.resolved
 SAMPLE := data/sample.jsonl
 
-.PHONY: setup run stop test lint typecheck unit integration schemas sample bench clean help
+.PHONY: setup run stop test test-deps lint unit schemas sample bench dashboard clean help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,13 +36,16 @@ stop:  ## Stop the worker and the broker (data stays in .data/)
 	$(BIN)/tracker down
 
 lint: setup  ## ruff and mypy
-	$(BIN)/ruff check services schemas tests bench
+	$(BIN)/ruff check services schemas tests ops data
 	$(BIN)/mypy
 
 unit: setup  ## Tests that need no broker
 	$(BIN)/pytest -q tests/unit
 
-test: setup lint  ## Everything CI runs: lint, types, unit and integration tests on a real broker
+test-deps:  ## System packages the tests use (Debian prometheus for promtool), once
+	bash ops/install-test-deps.sh
+
+test: setup test-deps lint  ## Everything CI runs: lint, types, unit and integration tests
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 schemas: setup  ## Regenerate schemas/json from the pydantic models
@@ -56,3 +59,6 @@ bench: setup  ## Throughput, latency, recovery and memory against baselines (not
 
 clean:  ## Remove .venv, the jars and all local data
 	rm -rf $(VENV) ops/kafka/target .data
+
+dashboard: $(STAMP)  ## Regenerate ops/grafana/dashboards/tracker.json (edit build_dashboard.py)
+	$(BIN)/python -m ops.grafana.build_dashboard

@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     PlainValidator,
     StringConstraints,
     WithJsonSchema,
@@ -61,6 +62,7 @@ Day = Annotated[date, BeforeValidator(_no_numbers)]
 EventTime = Annotated[
     date | datetime,
     PlainValidator(_event_time),
+    PlainSerializer(lambda when: when.isoformat(), return_type=str),
     WithJsonSchema({"anyOf": [{"type": "string", "format": "date"},
                               {"type": "string", "format": "date-time"}]}),
 ]

@@ -26,6 +26,7 @@ from services.tracker.domain.flows import Flow, flow_of
 from services.tracker.domain.fold import apply_commitment, apply_flow, apply_fx_rate
 from services.tracker.domain.ledger import totals
 from services.tracker.domain.progress import commitment_pair, progress
+from services.tracker.domain.reference import is_defined
 from services.tracker.domain.validation import Kind, validate
 from services.tracker.errors import InvalidEventError
 from services.tracker.metrics import TrackerMetrics
@@ -122,7 +123,8 @@ class Pipeline:
                 outcome = apply_flow(store, flow, (message.offset, 0))
                 self.metrics.count(envelope["topic"], METRIC_OUTCOME[outcome])
                 if outcome != "pending":
-                    self.metrics.observe_applied(envelope["timestamp"] / 1000, flow.day)
+                    # Faust gives Message.timestamp in seconds already.
+                    self.metrics.observe_applied(envelope["timestamp"], flow.day)
                 touched.add(flow.pair)
             elif envelope["kind"] == "fx_rate":
                 fx_event = FxRatePublished.model_validate_json(envelope["event"])
@@ -133,7 +135,7 @@ class Pipeline:
                 commitment = CommitmentChanged.model_validate_json(envelope["event"])
                 apply_commitment(store, commitment, message.offset)
                 stored = store.reference()["commitments"].get(commitment.commitment_id)
-                if stored and "parties" in stored:
+                if is_defined(stored):
                     pair = commitment_pair(stored)
                     if partition_of(pair, self.settings.partitions) == message.partition:
                         touched.add(pair)
@@ -147,7 +149,7 @@ class Pipeline:
         self.metrics.show_totals(pair, {k: float(v) for k, v in totals(buckets).items()})
         today = date.today()
         for commitment in store.reference()["commitments"].values():
-            if "parties" not in commitment or commitment_pair(commitment) != pair:
+            if not is_defined(commitment) or commitment_pair(commitment) != pair:
                 continue
             snapshot = progress(commitment, buckets, today)
             self.metrics.show_progress(snapshot)

@@ -34,6 +34,7 @@ def create_faust_app(settings: Settings) -> faust.App:
         broker=bootstrap,
         broker_credentials=broker_credentials(settings),
         store="memory://",
+        datadir=str(settings.data_dir / "faust" / settings.worker_id),
         autodiscover=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,

@@ -19,6 +19,7 @@ from yarl import URL
 from services.tracker.domain.ledger import KNOWN_SECTORS, totals
 from services.tracker.domain.periods import months_of
 from services.tracker.domain.progress import commitment_pair, progress
+from services.tracker.domain.reference import is_defined
 from services.tracker.metrics import TrackerMetrics
 from services.tracker.render import BadQuery, Row, error_response, respond
 from services.tracker.settings import Settings
@@ -152,7 +153,7 @@ class Views:
     async def commitments(self, request: web.Request) -> web.Response:
         _reject_unknown(request, {"format"})
         rows = [self._progress_row(c) for c in self._commitments().values()
-                if "parties" in c and self._is_me(self._owner(commitment_pair(c)))]
+                if is_defined(c) and self._is_me(self._owner(commitment_pair(c)))]
         rows = await self._gather(request, rows)
         rows.sort(key=lambda r: r["commitment_id"])
         return respond(request, "Commitments", {"items": rows, "count": len(rows)}, rows)
@@ -161,7 +162,7 @@ class Views:
         _reject_unknown(request, {"format"})
         commitment_id = request.match_info["commitment_id"]
         found = self._commitments().get(commitment_id)
-        if found is None or "parties" not in found:
+        if not is_defined(found):
             raise BadQuery(f"no commitment {commitment_id!r}", 404)
         pair = commitment_pair(found)
         owner = self._owner(pair)

@@ -70,6 +70,10 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(
     time.sleep(3)
     assert observed_totals(worker) == expected
 
+    reconciled = deployment.run_cli("reconcile", "--url", worker.url)
+    assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+    assert "No differences" in reconciled.stdout
+
     worker.stop()
     worker.start()
     assert observed_totals(worker) == expected, "a clean restart recovers the same tables"

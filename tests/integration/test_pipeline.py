@@ -4,6 +4,8 @@ progress-updates topic."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal
 
 import orjson
@@ -128,3 +130,19 @@ def test_formats_and_errors(loaded: Worker) -> None:
         answer = loaded.get(path, params=params)
         assert answer.status_code == status, (path, params, answer.text)
         assert fragment in answer.json()["error"]
+
+
+def test_reconcile_finds_no_difference_and_reports_one(deployment: Deployment,
+                                                       loaded: Worker) -> None:
+    clean = deployment.run_cli("reconcile", "--url", loaded.url)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "No differences" in clean.stdout
+    assert "dead letters expected 8, in topic 8" in clean.stdout
+    # Fold the log under a stricter size limit than the worker had: most events now
+    # fail validation, so reconcile must report the worker's figures as differences.
+    strict = subprocess.run(
+        [sys.executable, "-m", "services.tracker.cli", "reconcile", "--url", loaded.url],
+        cwd=PROJECT_ROOT, env={**deployment.base_env, "TRACKER_MAX_EVENT_BYTES": "256"},
+        capture_output=True, text=True, timeout=120, check=False)
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert "differences" in strict.stdout and "in-ru-100bn-2030" in strict.stdout

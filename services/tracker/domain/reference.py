@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from schemas.events import CommitmentChanged, FxRatePublished
 from services.tracker.domain.fx import with_rate
@@ -10,6 +10,15 @@ from services.tracker.domain.ledger import JSON, Position, is_after
 
 _DEFINITION_FIELDS = ("parties", "sector", "metric", "target", "basis", "baseline",
                       "period_start", "deadline", "source")
+
+
+REQUIRED_DEFINITION = ("parties", "sector", "metric", "target", "basis", "period_start",
+                       "deadline")
+
+
+def is_defined(commitment: JSON | None) -> TypeGuard[JSON]:
+    """True once declared: a revision or withdrawal of an unknown id defines nothing."""
+    return commitment is not None and all(name in commitment for name in REQUIRED_DEFINITION)
 
 
 def empty_reference() -> JSON:

@@ -1,0 +1,150 @@
+"""``tracker reconcile``: recompute every figure from the topics with the pure fold and
+compare it with what a live worker serves. Differences mean the service and its log
+disagree - the one thing an event-sourced tracker must never do."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.tracker.domain.fold import ReplayReport, replay
+from services.tracker.domain.ledger import totals
+from services.tracker.domain.progress import commitment_pair, progress
+from services.tracker.domain.reference import is_defined
+from services.tracker.domain.validation import Kind
+from services.tracker.settings import Settings
+
+COMPARED_FIELDS = ("target", "achieved", "ratio", "run_rate_per_year", "projected_completion",
+                   "status")
+
+
+@dataclass
+class LogRecord:
+    timestamp: int
+    topic: str
+    partition: int
+    offset: int
+    kind: Kind
+    value: bytes
+
+
+@dataclass
+class Reconciliation:
+    records: dict[str, int] = field(default_factory=dict)
+    dead_letters_expected: int = 0
+    dead_letters_in_topic: int = 0
+    # (what, key, value from the log, live value)
+    differences: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.differences
+
+
+async def partition_ids(settings: Settings, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for d in described if d["error_code"] == 0
+                  for p in d["partitions"])
+
+
+async def read_topic(settings: Settings, topic: str) -> list[Any]:
+    """Every record of ``topic`` up to its end offsets at the time of the call."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in await partition_ids(settings, topic)]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records: list[Any] = []
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, messages in batch.items():
+                records += [m for m in messages if m.offset < ends[tp]]
+                if messages and messages[-1].offset >= ends[tp] - 1:
+                    remaining.discard(tp)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def read_log(settings: Settings) -> tuple[list[LogRecord], int]:
+    names = settings.topics
+    kinds: dict[str, Kind] = {names.trade: "trade", names.energy: "energy",
+                              names.defense: "defense", names.commitments: "commitment",
+                              names.fx_rates: "fx_rate"}
+    log: list[LogRecord] = []
+    for topic, kind in kinds.items():
+        for message in await read_topic(settings, topic):
+            log.append(LogRecord(message.timestamp, topic, message.partition, message.offset,
+                                 kind, message.value))
+    # Arrival order approximates the order the worker saw them in.
+    log.sort(key=lambda r: (r.timestamp, r.topic, r.partition, r.offset))
+    dead = {(dict(m.headers).get("tracker.source.topic"), dict(m.headers).get(
+        "tracker.source.partition"), dict(m.headers).get("tracker.source.offset"))
+        for m in await read_topic(settings, names.dead_letters)}
+    return log, len(dead)
+
+
+def expected_rows(report: ReplayReport) -> tuple[dict[tuple[str, ...], str], dict[str, Any]]:
+    rows: dict[tuple[str, ...], str] = {}
+    for pair, ledger in report.store.ledgers.items():
+        for (sector, measure, period), amount in totals(ledger["buckets"]).items():
+            rows[(pair, sector, measure, period)] = str(amount)
+    commitments: dict[str, Any] = {}
+    today = date.today()
+    for commitment_id, commitment in report.store.reference()["commitments"].items():
+        if not is_defined(commitment):
+            continue
+        pair_ledger = report.store.ledgers.get(commitment_pair(commitment))
+        buckets = pair_ledger["buckets"] if pair_ledger else {}
+        commitments[commitment_id] = progress(commitment, buckets, today).to_json()
+    return rows, commitments
+
+
+def compare(result: Reconciliation, what: str, expected: dict[Any, Any],
+            live: dict[Any, Any], same: Any) -> None:
+    for key in sorted(set(expected) | set(live), key=str):
+        log_value, live_value = expected.get(key), live.get(key)
+        if log_value is None or live_value is None or not same(log_value, live_value):
+            result.differences.append((what, "/".join(map(str, key)) if isinstance(key, tuple)
+                                       else str(key), str(log_value), str(live_value)))
+
+
+def reconcile(settings: Settings, url: str) -> Reconciliation:
+    log, dead_in_topic = asyncio.run(read_log(settings))
+    report = replay([(record.kind, record.value) for record in log], settings.max_event_bytes)
+    result = Reconciliation(dead_letters_in_topic=dead_in_topic,
+                            dead_letters_expected=report.outcomes.get("dead_letter", 0))
+    for record in log:
+        result.records[record.topic] = result.records.get(record.topic, 0) + 1
+    expected_totals, expected_commitments = expected_rows(report)
+    live_rows = httpx.get(f"{url}/totals/", timeout=60).raise_for_status().json()["items"]
+    live_totals = {(r["pair"], r["sector"], r["measure"], r["period"]): r["value"]
+                   for r in live_rows}
+    compare(result, "total", expected_totals, live_totals,
+            lambda a, b: Decimal(a) == Decimal(b))
+    live_items = httpx.get(f"{url}/commitments/", timeout=60).raise_for_status().json()["items"]
+    live_commitments = {item["commitment_id"]: item for item in live_items}
+    compare(result, "commitment", expected_commitments, live_commitments,
+            lambda a, b: all(a[f] == b[f] for f in COMPARED_FIELDS))
+    if result.dead_letters_expected != result.dead_letters_in_topic:
+        result.differences.append(("dead letters", "count", str(result.dead_letters_expected),
+                                   str(result.dead_letters_in_topic)))
+    return result
