@@ -260,6 +260,12 @@ def commitments() -> Iterator[str]:
                "deadline": "2026-12-31",
                "source": "S-400 (2018, ~USD 5.4 bn) and Project 11356 frigates (2018, "
                          "~USD 0.95 bn) contracts: deliveries"})
+    yield line("commitments", {**common, "event_id": "commitment-rupee-declared",
+               "occurred_at": "2023-03-01", "commitment_id": "in-ru-rupee-settlement",
+               "action": "declared", "sector": "all", "metric": "settlement_share",
+               "currency": "INR", "target": "0.25", "basis": "annual",
+               "period_start": "2023-01-01", "deadline": "2026-12-31",
+               "source": "Illustrative: a quarter of bilateral trade settled in rupees"})
     yield line("commitments", {**common, "event_id": "commitment-draft-declared",
                "occurred_at": "2022-09-01", "commitment_id": "in-ru-draft-2023",
                "action": "declared", "sector": "trade", "metric": "value_usd",

@@ -25,6 +25,7 @@ from pydantic import (
 from schemas.codes import CountryCode, CurrencyCode
 
 SCHEMA_VERSION: Literal[1] = 1
+SETTLEMENT_SHARE = "settlement_share"
 
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\S+$")]
 Label = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
@@ -156,7 +157,11 @@ class CommitmentChanged(Event):
     action: Literal["declared", "revised", "withdrawn"]
     parties: tuple[CountryCode, CountryCode] | None = None
     sector: Literal["trade", "energy", "defense", "all"] | None = None
-    metric: Label | None = Field(None, description="value_usd, or a quantity unit such as bbl.")
+    metric: Label | None = Field(
+        None, description="value_usd; a quantity unit such as bbl; or settlement_share.")
+    currency: CurrencyCode | None = Field(
+        None, description="For metric settlement_share: the settlement currency whose share "
+        "of the pair's trade value is targeted (target is a fraction, e.g. 0.5).")
     target: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
     basis: Literal["annual", "cumulative"] | None = None
     baseline: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None = None
@@ -177,6 +182,11 @@ class CommitmentChanged(Event):
             raise ValueError("parties: two different countries expected")
         if self.period_start and self.deadline and self.deadline <= self.period_start:
             raise ValueError("deadline: must be after period_start")
+        if self.metric == SETTLEMENT_SHARE:
+            if self.action == "declared" and self.currency is None:
+                raise ValueError("currency: a settlement_share target names its currency")
+            if self.target is not None and self.target > 1:
+                raise ValueError("target: a settlement_share target is a fraction up to 1")
         return self
 
     @property

@@ -24,7 +24,7 @@ import orjson
 from schemas.events import CommitmentChanged, FxRatePublished
 from services.tracker.domain.flows import Flow, flow_of
 from services.tracker.domain.fold import apply_commitment, apply_flow, apply_fx_rate
-from services.tracker.domain.ledger import totals
+from services.tracker.domain.ledger import settlement_shares, totals
 from services.tracker.domain.progress import commitment_pair, progress
 from services.tracker.domain.reference import is_defined
 from services.tracker.domain.validation import Kind, validate
@@ -147,6 +147,8 @@ class Pipeline:
         ledger = store.ledger(pair)
         buckets = ledger["buckets"] if ledger else {}
         self.metrics.show_totals(pair, {k: float(v) for k, v in totals(buckets).items()})
+        self.metrics.show_settlement(
+            pair, {k: float(v) for k, v in settlement_shares(buckets).items()})
         today = date.today()
         for commitment in store.reference()["commitments"].values():
             if not is_defined(commitment) or commitment_pair(commitment) != pair:

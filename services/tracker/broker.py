@@ -45,6 +45,15 @@ def resolve_jars(jars_dir: Path = JARS_DIR) -> Path:
     return jars_dir
 
 
+def new_cluster_id() -> str:
+    """A Kafka cluster id: a URL-safe base64 UUID that, like Kafka's own Uuid.randomUuid(),
+    never starts with '-' (the storage tool would read it as an option)."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
+
+
 def port_is_open(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
@@ -102,7 +111,7 @@ class EmbeddedKafka:
         """Format the KRaft log directory on first start; return whether it was formatted."""
         if (self.log_dir / "meta.properties").exists():
             return False
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         done = subprocess.run(
             self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
                        "-c", str(self.properties_file)),

@@ -206,18 +206,22 @@ def produce_file(
 @cli.command()
 def status(
     url: Annotated[str | None, typer.Option(help="Worker URL (default: this config's).")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Answer as the tracker would have on this day (YYYY-MM-DD), by event "
+        "time.")] = None,
 ) -> None:
     """Show every commitment's progress as a terminal table."""
     base = url or load_settings().web_url
+    params = {"as_of": as_of} if as_of else {}
     try:
-        answer = httpx.get(f"{base}/commitments/", timeout=15)
+        answer = httpx.get(f"{base}/commitments/", params=params, timeout=15)
     except httpx.HTTPError as error:
         err.print(f"[red]Cannot reach the worker at {base}:[/red] {error}")
         raise typer.Exit(1) from None
     if answer.status_code != 200:
         err.print(f"[red]{base} answered {answer.status_code}:[/red] {answer.text}")
         raise typer.Exit(1)
-    table = Table(title="Commitments")
+    table = Table(title=f"Commitments as of {as_of}" if as_of else "Commitments")
     for column in ("commitment", "pair", "sector", "basis", "target", "achieved", "ratio",
                    "projected", "status"):
         table.add_column(column, no_wrap=True)
@@ -234,6 +238,8 @@ def status(
 
 def _money(value: str, metric: str) -> str:
     amount = float(value)
+    if metric == "settlement_share":
+        return f"{amount:.1%}"
     if metric == "value_usd":
         return f"USD {amount / 1e9:,.2f} bn"
     return f"{amount:,.0f} {metric}"

@@ -34,6 +34,10 @@ class TrackerMetrics:
                                "no growth.", COMMITMENT_LABELS, registry=registry)
         self.total_usd = Gauge("tracker_total_usd", "Running total value in USD under the "
                                "mirror rule.", ("pair", "sector", "period"), registry=registry)
+        self.settlement_share = Gauge(
+            "tracker_settlement_share", "Share of the pair's trade value (all sectors) settled "
+            "in a currency, per calendar and fiscal year.", ("pair", "period", "currency"),
+            registry=registry)
         self.events = Counter("tracker_events", "Events handled, by source topic and outcome.",
                               ("topic", "outcome"), registry=registry)
         self.event_lag = Histogram("tracker_event_lag_seconds", "Now minus the event time of "
@@ -67,6 +71,11 @@ class TrackerMetrics:
     def forget_commitment(self, commitment_id: str, pair: str, sector: str, metric: str) -> None:
         for gauge in (self.target, self.achieved, self.ratio, self.projected):
             _remove(gauge, (commitment_id, pair, sector, metric))
+
+    def show_settlement(self, pair: str, shares: dict[tuple[str, str], float]) -> None:
+        for (period, currency), share in shares.items():
+            if len(period) != 7 or period.startswith("FY"):  # years and fiscal years only
+                self.settlement_share.labels(pair, period, currency).set(share)
 
     def show_totals(self, pair: str, totals: dict[tuple[str, str, str], float]) -> None:
         for (sector, measure, period), value in totals.items():

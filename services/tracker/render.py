@@ -40,15 +40,17 @@ def error_response(message: str, status: int) -> web.Response:
 
 
 def respond(request: web.Request, title: str, payload: Any, rows: Sequence[Row],
-            sections: Sequence[tuple[str, Sequence[Row]]] = ()) -> web.Response:
-    """``payload`` is the JSON body; ``rows`` (and extra ``sections``) the tabular view."""
+            sections: Sequence[tuple[str, Sequence[Row]]] = (),
+            chart: str = "") -> web.Response:
+    """``payload`` is the JSON body; ``rows`` (and extra ``sections``) the tabular view;
+    ``chart`` an inline SVG shown above the tables in HTML."""
     kind = wants(request)
     if kind == "json":
         return web.Response(body=orjson.dumps(payload, option=orjson.OPT_INDENT_2),
                             content_type="application/json")
     if kind == "csv":
         return web.Response(text=to_csv(rows), content_type="text/csv")
-    body = [f"<h1>{html.escape(title)}</h1>", to_html_table(rows)]
+    body = [f"<h1>{html.escape(title)}</h1>", chart, to_html_table(rows)]
     for heading, section_rows in sections:
         body += [f"<h2>{html.escape(heading)}</h2>", to_html_table(section_rows)]
     return web.Response(text=page(title, "\n".join(body)), content_type="text/html")
@@ -93,3 +95,51 @@ def _columns(rows: Sequence[Row]) -> list[str]:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def history_chart(rows: Sequence[Row], label: str, width: int = 720, height: int = 260) -> str:
+    """Achieved (line) against target (dashed) by month, as inline SVG: no script, no
+    external resource."""
+    if not rows:
+        return ""
+    achieved = [float(row["achieved"]) for row in rows]
+    targets = [float(row["target"]) for row in rows]
+    top = max([*achieved, *targets, 1e-9]) * 1.05
+    left, right, upper, lower = 70, 20, 20, 40
+    plot_w, plot_h = width - left - right, height - upper - lower
+
+    def x(index: int) -> float:
+        return left + (plot_w * index / max(1, len(rows) - 1))
+
+    def y(value: float) -> float:
+        return upper + plot_h * (1 - value / top)
+
+    line = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(achieved))
+    target = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(targets))
+    ticks = "".join(
+        f'<text x="{left - 6}" y="{y(top * f / 1.05):.1f}" text-anchor="end" font-size="11">'
+        f"{_compact(top * f / 1.05)}</text>" for f in (0, 0.25, 0.5, 0.75, 1.0))
+    step = max(1, len(rows) // 8)
+    months = "".join(
+        f'<text x="{x(i):.1f}" y="{height - 18}" text-anchor="middle" font-size="11">'
+        f"{html.escape(str(rows[i]['month']))}</text>" for i in range(0, len(rows), step))
+    return (
+        f'<svg id="history-chart" role="img" aria-label="History of {html.escape(label)}" '
+        f'xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">'
+        f'<rect x="{left}" y="{upper}" width="{plot_w}" height="{plot_h}" fill="#fafafa" '
+        f'stroke="#ccc"/>{ticks}{months}'
+        f'<polyline points="{target}" fill="none" stroke="#c0392b" stroke-dasharray="6 4" '
+        f'stroke-width="2"><title>target</title></polyline>'
+        f'<polyline points="{line}" fill="none" stroke="#2471a3" stroke-width="2.5">'
+        f"<title>achieved</title></polyline>"
+        f'<text x="{left + 8}" y="{upper + 16}" font-size="12" fill="#2471a3">achieved</text>'
+        f'<text x="{left + 80}" y="{upper + 16}" font-size="12" fill="#c0392b">target</text>'
+        "</svg>")
+
+
+def _compact(value: float) -> str:
+    for size, suffix in ((1e9, " bn"), (1e6, " m"), (1e3, " k")):
+        if abs(value) >= size:
+            return f"{value / size:,.1f}{suffix}"
+    return f"{value:,.2f}"

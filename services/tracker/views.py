@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import faust
@@ -16,18 +17,26 @@ from aiohttp import ClientSession, ClientTimeout, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
-from services.tracker.domain.ledger import KNOWN_SECTORS, totals
-from services.tracker.domain.periods import months_of
-from services.tracker.domain.progress import commitment_pair, progress
-from services.tracker.domain.reference import is_defined
+from schemas.events import SETTLEMENT_SHARE
+from services.tracker.domain.flows import VALUE
+from services.tracker.domain.ledger import (
+    KNOWN_SECTORS,
+    monthly_series,
+    settlement_shares,
+    totals,
+)
+from services.tracker.domain.periods import month_label, months_between, months_of
+from services.tracker.domain.progress import commitment_pair, month_end, progress
+from services.tracker.domain.reference import definition_as_of, is_defined
+from services.tracker.explain import Figure, explain, figure_for_period
 from services.tracker.metrics import TrackerMetrics
-from services.tracker.render import BadQuery, Row, error_response, respond
+from services.tracker.render import BadQuery, Row, error_response, history_chart, respond
 from services.tracker.settings import Settings
 from services.tracker.tables import TrackerTables, local_reference
 
 log = logging.getLogger(__name__)
 
-PAIR = re.compile(r"^[A-Z]{2}-[A-Z]{2}$")
+PAIR = re.compile(r"\A[A-Z]{2}-[A-Z]{2}\Z")
 FORWARDED = "X-Tracker-Forwarded"
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -39,9 +48,13 @@ class Views:
         self.settings = settings
         self.tables = tables
         self.metrics = metrics
-        for path, handler in (("/health/", self.health), ("/metrics", self.prometheus),
-                              ("/totals/", self.totals), ("/commitments/", self.commitments),
-                              ("/commitments/{commitment_id}/", self.commitment)):
+        for path, handler in (
+                ("/health/", self.health), ("/metrics", self.prometheus),
+                ("/totals/", self.totals), ("/totals/explain/", self.explain_totals),
+                ("/settlement/", self.settlement), ("/commitments/", self.commitments),
+                ("/commitments/{commitment_id}/", self.commitment),
+                ("/commitments/{commitment_id}/history/", self.history),
+                ("/commitments/{commitment_id}/explain/", self.explain_commitment)):
             self._page(path, handler)
 
     def _page(self, path: str, handler: Handler) -> None:
@@ -115,78 +128,220 @@ class Views:
         return response
 
     async def totals(self, request: web.Request) -> web.Response:
-        pair = _pair_param(request)
-        sector = request.query.get("sector")
-        if sector is not None and sector not in KNOWN_SECTORS:
-            raise BadQuery(f"sector {sector!r}: use one of {', '.join(KNOWN_SECTORS)}")
-        period = request.query.get("period")
-        if period is not None:
-            try:
-                months_of(period)
-            except ValueError as error:
-                raise BadQuery(str(error)) from None
-        measure = request.query.get("measure")
-        _reject_unknown(request, {"pair", "sector", "period", "measure", "format"})
-        if pair is not None and not request.headers.get(FORWARDED):
-            owner = self._owner(pair)
-            if not self._is_me(owner):
-                return await self._forward(owner, request)
-        rows = [row for row in self._local_totals(pair)
+        _reject_unknown(request, {"pair", "sector", "period", "measure", "format", "as_of"})
+        pair, sector, period = _pair_param(request), _sector_param(request), _period_param(request)
+        measure, as_of = request.query.get("measure"), _as_of_param(request)
+        if pair is not None and (forwarded := await self._to_owner(pair, request)):
+            return forwarded
+        rows = [row for row in self._local_totals(pair, as_of)
                 if (sector is None or row["sector"] == sector)
                 and (period is None or row["period"] == period)
                 and (measure is None or row["measure"] == measure)]
         if pair is None:
             rows = await self._gather(request, rows)
         rows.sort(key=lambda r: (r["pair"], r["sector"], r["measure"], r["period"]))
-        return respond(request, "Totals", {"items": rows, "count": len(rows)}, rows)
+        return respond(request, "Totals", {"items": rows, "count": len(rows), "as_of":
+                                           _iso(as_of)}, rows)
 
-    def _local_totals(self, pair: str | None) -> list[Row]:
+    def _local_totals(self, pair: str | None, as_of: date | None) -> list[Row]:
         rows = []
         for key, ledger in list(self.tables.ledgers.items()):
             if ledger is None or (pair is not None and key != pair):
                 continue
-            for (sector, measure, period), amount in totals(ledger["buckets"]).items():
+            for (sector, measure, period), amount in totals(ledger["buckets"], as_of).items():
                 rows.append({"pair": key, "sector": sector, "measure": measure,
                              "period": period, "value": str(amount)})
         return rows
 
+    async def settlement(self, request: web.Request) -> web.Response:
+        _reject_unknown(request, {"pair", "period", "format", "as_of"})
+        pair, period, as_of = _pair_param(request), _period_param(request), _as_of_param(request)
+        if pair is not None and (forwarded := await self._to_owner(pair, request)):
+            return forwarded
+        rows = []
+        for key, ledger in list(self.tables.ledgers.items()):
+            if ledger is None or (pair is not None and key != pair):
+                continue
+            for (label, currency), share in settlement_shares(ledger["buckets"], as_of).items():
+                if period is None or label == period:
+                    rows.append({"pair": key, "period": label, "currency": currency,
+                                 "share": str(share.quantize(Decimal("0.0001")))})
+        if pair is None:
+            rows = await self._gather(request, rows)
+        rows.sort(key=lambda r: (r["pair"], r["period"], r["currency"]))
+        return respond(request, "Settlement currency shares",
+                       {"items": rows, "count": len(rows), "as_of": _iso(as_of)}, rows)
+
     async def commitments(self, request: web.Request) -> web.Response:
-        _reject_unknown(request, {"format"})
-        rows = [self._progress_row(c) for c in self._commitments().values()
-                if is_defined(c) and self._is_me(self._owner(commitment_pair(c)))]
+        _reject_unknown(request, {"format", "as_of"})
+        as_of = _as_of_param(request)
+        rows = []
+        for commitment in self._commitments().values():
+            defined = self._defined(commitment, as_of)
+            if defined is not None and self._is_me(self._owner(commitment_pair(defined))):
+                rows.append(self._progress_row(defined, as_of))
         rows = await self._gather(request, rows)
         rows.sort(key=lambda r: r["commitment_id"])
-        return respond(request, "Commitments", {"items": rows, "count": len(rows)}, rows)
+        return respond(request, "Commitments", {"items": rows, "count": len(rows),
+                                                "as_of": _iso(as_of)}, rows)
 
     async def commitment(self, request: web.Request) -> web.Response:
-        _reject_unknown(request, {"format"})
-        commitment_id = request.match_info["commitment_id"]
-        found = self._commitments().get(commitment_id)
-        if not is_defined(found):
-            raise BadQuery(f"no commitment {commitment_id!r}", 404)
-        pair = commitment_pair(found)
-        owner = self._owner(pair)
-        if not self._is_me(owner) and not request.headers.get(FORWARDED):
-            return await self._forward(owner, request)
-        row = self._progress_row(found)
-        ledger = self.tables.ledgers.get(pair)
+        _reject_unknown(request, {"format", "as_of"})
+        as_of = _as_of_param(request)
+        found = await self._one_commitment(request, as_of)
+        if isinstance(found, web.Response):
+            return found
+        row = self._progress_row(found, as_of)
+        ledger = self.tables.ledgers.get(commitment_pair(found))
         contributing = []
         for (sector, measure, period), amount in sorted(totals(
-                ledger["buckets"] if ledger else {}).items(), key=lambda kv: kv[0][2]):
+                ledger["buckets"] if ledger else {}, as_of).items(), key=lambda kv: kv[0][2]):
             if sector == found["sector"] and measure == found["metric"]:
                 contributing.append({"period": period, "value": str(amount)})
+        history = self._history_rows(found, as_of)
         payload = {**row, "definition": found, "totals": contributing}
-        return respond(request, f"Commitment {commitment_id}", payload, [row],
-                       sections=[("Totals by period", contributing)])
+        return respond(request, f"Commitment {found['commitment_id']}", payload, [row],
+                       sections=[("Totals by period", contributing)],
+                       chart=history_chart(history, found["commitment_id"]))
+
+    async def history(self, request: web.Request) -> web.Response:
+        _reject_unknown(request, {"format", "as_of"})
+        as_of = _as_of_param(request)
+        found = await self._one_commitment(request, as_of)
+        if isinstance(found, web.Response):
+            return found
+        rows = self._history_rows(found, as_of)
+        title = f"History of {found['commitment_id']}"
+        return respond(request, title, {"commitment_id": found["commitment_id"], "items": rows},
+                       rows, chart=history_chart(rows, found["commitment_id"]))
+
+    async def explain_commitment(self, request: web.Request) -> web.Response:
+        _reject_unknown(request, {"format", "as_of"})
+        as_of = _as_of_param(request)
+        found = await self._one_commitment(request, as_of)
+        if isinstance(found, web.Response):
+            return found
+        measure = VALUE if found["metric"] == SETTLEMENT_SHARE else found["metric"]
+        start, last = date.fromisoformat(found["period_start"]), as_of or date.today()
+        months = frozenset(months_between(month_label(start), month_label(min(
+            last, date.fromisoformat(found["deadline"])))))
+        figure = Figure(commitment_pair(found), found["sector"], measure, months, as_of)
+        report = await explain(self.settings, figure)
+        return self._explained(request, f"Explain {found['commitment_id']}",
+                               {"commitment_id": found["commitment_id"], **report})
+
+    async def explain_totals(self, request: web.Request) -> web.Response:
+        _reject_unknown(request, {"pair", "sector", "period", "measure", "format", "as_of"})
+        pair, sector, period = _pair_param(request), _sector_param(request), _period_param(request)
+        if pair is None:
+            raise BadQuery("pair is required, e.g. ?pair=IN-RU&sector=trade&period=2024")
+        if (forwarded := await self._to_owner(pair, request)):
+            return forwarded
+        figure = figure_for_period(pair, sector or "all", request.query.get("measure", VALUE),
+                                   period, _as_of_param(request))
+        return self._explained(request, f"Explain {pair}", await explain(self.settings, figure))
+
+    def _explained(self, request: web.Request, title: str, report: dict[str, Any]) -> web.Response:
+        sections = [(name.replace("_", " "), report[name]) for name in
+                    ("largest", "hidden_by_mirror_rule", "corrections", "duplicates_ignored",
+                     "pending_fx")]
+        summary = {k: v for k, v in report.items() if not isinstance(v, list | dict)}
+        flat = [{"topic": t, "events": n} for t, n in report["events_by_topic"].items()]
+        return respond(request, title, report, [summary],
+                       sections=[("events by topic", flat), *[
+                           (name, [_flatten(row) for row in rows]) for name, rows in sections]])
+
+    async def _one_commitment(self, request: web.Request,
+                              as_of: date | None) -> dict[str, Any] | web.Response:
+        commitment_id = request.match_info["commitment_id"]
+        found = self._commitments().get(commitment_id)
+        defined = self._defined(found, as_of) if found is not None else None
+        if defined is None:
+            when = f" as of {as_of}" if as_of else ""
+            raise BadQuery(f"no commitment {commitment_id!r}{when}", 404)
+        forwarded = await self._to_owner(commitment_pair(defined), request)
+        return forwarded or defined
+
+    async def _to_owner(self, pair: str, request: web.Request) -> web.Response | None:
+        if request.headers.get(FORWARDED):
+            return None
+        owner = self._owner(pair)
+        return None if self._is_me(owner) else await self._forward(owner, request)
 
     def _commitments(self) -> dict[str, Any]:
         commitments: dict[str, Any] = local_reference(self.tables)["commitments"]
         return commitments
 
-    def _progress_row(self, commitment: dict[str, Any]) -> Row:
+    @staticmethod
+    def _defined(commitment: dict[str, Any] | None, as_of: date | None) -> dict[str, Any] | None:
+        if commitment is None:
+            return None
+        if as_of is None:
+            return commitment if is_defined(commitment) else None
+        return definition_as_of(commitment, as_of)
+
+    def _buckets(self, commitment: dict[str, Any]) -> dict[str, str]:
         ledger = self.tables.ledgers.get(commitment_pair(commitment))
-        buckets = ledger["buckets"] if ledger else {}
-        return progress(commitment, buckets, date.today()).to_json()
+        return ledger["buckets"] if ledger else {}
+
+    def _progress_row(self, commitment: dict[str, Any], as_of: date | None) -> Row:
+        return progress(commitment, self._buckets(commitment), as_of or date.today()).to_json()
+
+    def _history_rows(self, commitment: dict[str, Any], as_of: date | None) -> list[Row]:
+        """Progress at the end of each month from the period start (or first data)."""
+        buckets = self._buckets(commitment)
+        measure = VALUE if commitment["metric"] == SETTLEMENT_SHARE else commitment["metric"]
+        months = sorted(monthly_series(buckets, commitment["sector"], measure, as_of))
+        if not months:
+            return []
+        start = max(month_label(date.fromisoformat(commitment["period_start"])), months[0])
+        last = min(months[-1], month_label(as_of or date.today()),
+                   month_label(date.fromisoformat(commitment["deadline"])))
+        rows = []
+        for month in months_between(start, last):
+            snapshot = progress(commitment, buckets, month_end(month)).to_json()
+            rows.append({"month": month, "target": snapshot["target"],
+                         "achieved": snapshot["achieved"], "ratio": snapshot["ratio"],
+                         "status": snapshot["status"]})
+        return rows
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _flatten(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: orjson.dumps(v).decode() if isinstance(v, list | dict) else v
+            for k, v in row.items()}
+
+
+def _sector_param(request: web.Request) -> str | None:
+    sector = request.query.get("sector")
+    if sector is not None and sector not in KNOWN_SECTORS:
+        raise BadQuery(f"sector {sector!r}: use one of {', '.join(KNOWN_SECTORS)}")
+    return sector
+
+
+def _period_param(request: web.Request) -> str | None:
+    period = request.query.get("period")
+    if period is not None:
+        try:
+            months_of(period)
+        except ValueError as error:
+            raise BadQuery(str(error)) from None
+    return period
+
+
+def _as_of_param(request: web.Request) -> date | None:
+    text = request.query.get("as_of")
+    if text is None:
+        return None
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadQuery(f"as_of {text!r}: use a date such as 2023-03-31") from None
 
 
 def _pair_param(request: web.Request) -> str | None:

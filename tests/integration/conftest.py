@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.tracker.broker import EmbeddedKafka, free_port
+from tests.integration.independent_fold import Expected, expected_value_usd
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = PROJECT_ROOT / "data" / "sample.jsonl"
 
 pytestmark = pytest.mark.integration
 
@@ -172,3 +175,28 @@ def deployment(kafka: EmbeddedKafka, tmp_path: Path) -> Iterator[Deployment]:
 
 def json_bytes(value: Any) -> bytes:
     return orjson.dumps(value)
+
+
+@pytest.fixture(scope="session")
+def expected() -> Expected:
+    """The sample's figures, computed without the tracker's domain code."""
+    return expected_value_usd(SAMPLE)
+
+
+@pytest.fixture
+def loaded(deployment: Deployment, expected: Expected) -> Worker:
+    worker = deployment.worker()
+    worker.start()
+    done = deployment.run_cli("produce", str(SAMPLE), "--allow-invalid")
+    assert done.returncode == 0, done.stderr
+    assert "rejected 0" in done.stdout
+    target = expected.trailing_twelve_months().quantize(Decimal("0.01"))
+
+    def caught_up() -> bool:
+        body = worker.get("/commitments/in-ru-100bn-2030/").json()
+        return body["achieved"] == str(target)
+
+    wait_until(caught_up, 60, message="the 100 bn commitment to reach the sample's figure")
+    return worker
+
+

@@ -34,6 +34,12 @@ TRANSACTION_MODELS: dict[str, Any] = {
 @dataclass
 class Expected:
     months: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    by_currency: dict[tuple[str, str], Decimal] = field(
+        default_factory=lambda: defaultdict(Decimal))  # (month, currency) -> USD
+    counted: dict[tuple[str, str], int] = field(
+        default_factory=lambda: defaultdict(int))  # (month, topic) -> events counted
+    duplicate_ids: list[tuple[str, str]] = field(default_factory=list)  # (event id, day)
+    corrections: list[tuple[str, str]] = field(default_factory=list)  # (event id, day)
     invalid_lines: list[bytes] = field(default_factory=list)
     duplicates: int = 0
 
@@ -42,8 +48,12 @@ class Expected:
             f"{start + 1}-{m:02d}" for m in range(1, 4)]
         return sum((self.months.get(k, Decimal(0)) for k in keys), Decimal(0))
 
-    def trailing_twelve_months(self) -> Decimal:
-        last = max(self.months)
+    def fiscal_months(self, start: int) -> list[str]:
+        return [f"{start}-{m:02d}" for m in range(4, 13)] + [
+            f"{start + 1}-{m:02d}" for m in range(1, 4)]
+
+    def trailing_twelve_months(self, last: str | None = None) -> Decimal:
+        last = last or max(self.months)
         year, month = map(int, last.split("-"))
         total = Decimal(0)
         for back in range(12):
@@ -56,7 +66,7 @@ def expected_value_usd(path: Path) -> Expected:
     """Monthly USD value of all sectors for the pair in the file (one pair assumed)."""
     expected = Expected()
     rates: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
-    effective: dict[str, Any] = {}  # root event id -> the record that counts
+    effective: dict[str, tuple[Any, str]] = {}  # root event id -> (record that counts, topic)
     corrected: set[str] = set()
     seen: set[str] = set()
     for raw_line in path.read_text().splitlines():
@@ -78,17 +88,19 @@ def expected_value_usd(path: Path) -> Expected:
             continue
         if event.event_id in seen:
             expected.duplicates += 1
+            expected.duplicate_ids.append((event.event_id, event.occurred_at.isoformat()[:10]))
             continue
         seen.add(event.event_id)
         root = event.corrects or event.event_id
         if event.corrects is not None:
-            effective[root] = event
+            effective[root] = (event, record["topic"])
             corrected.add(root)
+            expected.corrections.append((event.event_id, event.occurred_at.isoformat()[:10]))
         elif root not in corrected:
-            effective[root] = event
-    by_route: dict[tuple[str, str, str], dict[str, Decimal]] = defaultdict(
-        lambda: defaultdict(Decimal))
-    for event in effective.values():
+            effective[root] = (event, record["topic"])
+    by_route: dict[tuple[str, str, str], dict[str, list[tuple[Decimal, str, str]]]] = (
+        defaultdict(lambda: defaultdict(list)))  # role -> [(usd, currency, topic)]
+    for event, topic in effective.values():
         if isinstance(event, DefenseTransactionRecorded):
             if event.stage != "delivered":
                 continue
@@ -101,7 +113,12 @@ def expected_value_usd(path: Path) -> Expected:
         rate = Decimal(1) if event.currency == "USD" else max(
             r for r in rates[event.currency] if r[0] <= day)[1]
         sector = type(event).__name__
-        by_route[(sector, route, day[:7])][role] += event.amount * rate
+        by_route[(sector, route, day[:7])][role].append((event.amount * rate, event.currency,
+                                                         topic))
     for (_sector, _route, month), roles in by_route.items():
-        expected.months[month] += roles["importer"] if "importer" in roles else roles["exporter"]
+        chosen = roles["importer"] if "importer" in roles else roles["exporter"]
+        for usd, currency, topic in chosen:
+            expected.months[month] += usd
+            expected.by_currency[(month, currency)] += usd
+            expected.counted[(month, topic)] += 1
     return expected

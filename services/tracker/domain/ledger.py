@@ -20,12 +20,12 @@ from datetime import date
 from decimal import Context, Decimal, localcontext
 from typing import Any, Literal
 
-from services.tracker.domain.flows import SECTORS, Flow
+from services.tracker.domain.flows import SECTORS, VALUE, Flow
 from services.tracker.domain.fx import Rates, rate_on
 from services.tracker.domain.periods import period_labels
 
 Position = tuple[int, int]
-Buckets = dict[str, str]  # "sector|measure|route|role|month" -> decimal string
+Buckets = dict[str, str]  # "sector|measure|route|role|day|currency" -> decimal string
 JSON = dict[str, Any]
 
 Outcome = Literal["applied", "corrected", "superseded", "duplicate"]
@@ -43,16 +43,24 @@ def is_after(position: Position, applied: list[int] | None) -> bool:
     return applied is None or position > (applied[0], applied[1])
 
 
-def bucket_key(sector: str, measure: str, route: str, role: str, month: str) -> str:
-    return f"{sector}|{measure}|{route}|{role}|{month}"
+NO_CURRENCY = "-"  # quantity buckets
+
+
+def bucket_key(sector: str, measure: str, route: str, role: str, day: str,
+               currency: str = "USD") -> str:
+    """``day`` is an ISO date (a month label works too: it sorts as the month's start).
+    Days make answers ``as_of`` any date exact; the settlement currency makes its share
+    computable."""
+    return f"{sector}|{measure}|{route}|{role}|{day}|{currency}"
 
 
 def contribution_of(flow: Flow, rate_to_usd: Decimal) -> Buckets:
     """What one flow adds to the buckets: its USD value, and its quantity if it has one."""
-    contribution = {bucket_key(flow.sector, flow.measure, flow.route, flow.role, flow.month):
-                    str(MONEY.multiply(flow.amount, rate_to_usd))}
+    contribution = {
+        bucket_key(flow.sector, flow.measure, flow.route, flow.role, flow.day, flow.currency):
+        str(MONEY.multiply(flow.amount, rate_to_usd))}
     if flow.quantity is not None and flow.unit is not None:
-        key = bucket_key(flow.sector, flow.unit, flow.route, flow.role, flow.month)
+        key = bucket_key(flow.sector, flow.unit, flow.route, flow.role, flow.day, NO_CURRENCY)
         contribution[key] = str(flow.quantity)
     return contribution
 
@@ -171,38 +179,89 @@ def releasable(ledger: JSON, rates: Rates) -> list[tuple[Flow, Position]]:
 
 # -- reading: headline totals under the mirror rule ----------------------------------------
 
-def headline_months(buckets: Buckets) -> dict[tuple[str, str, str], Decimal]:
-    """(sector, measure, month) -> amount, preferring importer-reported figures per route."""
-    by_route: dict[tuple[str, str, str, str], dict[str, Decimal]] = defaultdict(dict)
-    for key, amount in buckets.items():
-        sector, measure, route, role, month = key.split("|")
-        by_route[(sector, measure, route, month)][role] = Decimal(amount)
+def headline(buckets: Buckets, as_of: date | None = None
+             ) -> dict[tuple[str, str, str, str], Decimal]:
+    """(sector, measure, month, currency) -> amount, by event time up to ``as_of``.
+
+    The mirror rule picks, for each route and month, the importer's figures when the
+    importer reported anything, else the exporter's.
+    """
+    limit = as_of.isoformat() if as_of else None
+    by_route: dict[tuple[str, str, str, str], dict[str, dict[str, Decimal]]] = defaultdict(
+        lambda: defaultdict(dict))
+    for key, text in buckets.items():
+        sector, measure, route, role, day, currency = key.split("|")
+        if limit is not None and day > limit:
+            continue
+        by_currency = by_route[(sector, measure, route, day[:7])][role]
+        by_currency[currency] = MONEY.add(by_currency.get(currency, Decimal(0)), Decimal(text))
+    result: dict[tuple[str, str, str, str], Decimal] = defaultdict(Decimal)
+    with localcontext(MONEY):
+        for (sector, measure, _route, month), roles in by_route.items():
+            chosen = roles["importer"] if "importer" in roles else roles["exporter"]
+            for currency, amount in chosen.items():
+                result[(sector, measure, month, currency)] += amount
+    return dict(result)
+
+
+def headline_months(buckets: Buckets, as_of: date | None = None
+                    ) -> dict[tuple[str, str, str], Decimal]:
+    """(sector, measure, month) -> amount, all settlement currencies together."""
     months: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
-    for (sector, measure, _route, month), roles in by_route.items():
-        chosen = roles["importer"] if "importer" in roles else roles["exporter"]
-        months[(sector, measure, month)] = MONEY.add(months[(sector, measure, month)], chosen)
+    with localcontext(MONEY):
+        for (sector, measure, month, _currency), amount in headline(buckets, as_of).items():
+            months[(sector, measure, month)] += amount
     return dict(months)
 
 
-def totals(buckets: Buckets) -> dict[tuple[str, str, str], Decimal]:
+def totals(buckets: Buckets, as_of: date | None = None) -> dict[tuple[str, str, str], Decimal]:
     """(sector, measure, period) -> amount for every period label, with sector ``all``."""
     result: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     with localcontext(MONEY):
-        for (sector, measure, month), amount in headline_months(buckets).items():
+        for (sector, measure, month), amount in headline_months(buckets, as_of).items():
             for period in period_labels(month):
                 result[(sector, measure, period)] += amount
                 result[("all", measure, period)] += amount
     return dict(result)
 
 
-def monthly_series(buckets: Buckets, sector: str, measure: str) -> dict[str, Decimal]:
+def monthly_series(buckets: Buckets, sector: str, measure: str,
+                   as_of: date | None = None) -> dict[str, Decimal]:
     """month -> amount for one sector (or ``all``) and measure."""
     series: dict[str, Decimal] = defaultdict(Decimal)
     with localcontext(MONEY):
-        for (flow_sector, flow_measure, month), amount in headline_months(buckets).items():
+        for (flow_sector, flow_measure, month), amount in headline_months(
+                buckets, as_of).items():
             if flow_measure == measure and sector in ("all", flow_sector):
                 series[month] += amount
     return dict(series)
+
+
+def settlement(buckets: Buckets, sector: str = "all", as_of: date | None = None
+               ) -> dict[tuple[str, str], Decimal]:
+    """(month, currency) -> USD value settled in that currency, for value_usd flows."""
+    result: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    with localcontext(MONEY):
+        for (flow_sector, measure, month, currency), amount in headline(buckets, as_of).items():
+            if measure == VALUE and sector in ("all", flow_sector):
+                result[(month, currency)] += amount
+    return dict(result)
+
+
+def settlement_shares(buckets: Buckets, as_of: date | None = None
+                      ) -> dict[tuple[str, str], Decimal]:
+    """(period, currency) -> share of the period's USD value settled in that currency."""
+    by_period: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    with localcontext(MONEY):
+        for (month, currency), amount in settlement(buckets, "all", as_of).items():
+            for period in period_labels(month):
+                by_period[period][currency] += amount
+        shares = {}
+        for period, currencies in by_period.items():
+            total = sum(currencies.values(), Decimal(0))
+            for currency, amount in currencies.items():
+                shares[(period, currency)] = amount / total if total else Decimal(0)
+    return shares
 
 
 KNOWN_SECTORS = (*SECTORS, "all")

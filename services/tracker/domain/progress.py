@@ -21,7 +21,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from services.tracker.domain.ledger import JSON, Buckets, monthly_series
+from schemas.events import SETTLEMENT_SHARE
+from services.tracker.domain.flows import VALUE
+from services.tracker.domain.ledger import JSON, Buckets, monthly_series, settlement
 from services.tracker.domain.periods import add_months, month_label, month_start, months_between
 
 Status = Literal["achieved", "on_track", "at_risk", "off_track", "withdrawn"]
@@ -45,13 +47,15 @@ class Progress:
     period_start: date
     deadline: date
     source: str
+    as_of: date
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        quantum = Decimal("0.0001") if self.metric == SETTLEMENT_SHARE else Decimal("0.01")
         for name in ("target", "achieved", "run_rate_per_year"):
-            data[name] = str(getattr(self, name).quantize(Decimal("0.01")))
+            data[name] = str(getattr(self, name).quantize(quantum))
         data["ratio"] = str(self.ratio.quantize(Decimal("0.0001")))
-        for name in ("projected_completion", "period_start", "deadline"):
+        for name in ("projected_completion", "period_start", "deadline", "as_of"):
             value = getattr(self, name)
             data[name] = value.isoformat() if value else None
         return data
@@ -71,11 +75,17 @@ def progress(commitment: JSON, buckets: Buckets, as_of: date) -> Progress:
     start = date.fromisoformat(commitment["period_start"])
     deadline = date.fromisoformat(commitment["deadline"])
     target = Decimal(commitment["target"])
-    series = monthly_series(buckets, commitment["sector"], commitment["metric"])
+    share_of = commitment.get("currency") if commitment["metric"] == SETTLEMENT_SHARE else None
+    series = monthly_series(buckets, commitment["sector"],
+                            VALUE if share_of else commitment["metric"], as_of)
     last_allowed = min(month_label(as_of), month_label(deadline))
     months_with_data = [m for m in series if month_label(start) <= m <= last_allowed]
     last = max(months_with_data) if months_with_data else None
-    if commitment["basis"] == "annual":
+    if share_of:
+        paid_in = {month: amount for (month, currency), amount in settlement(
+            buckets, commitment["sector"], as_of).items() if currency == share_of}
+        achieved, run_rate, met_in = _share(series, paid_in, start, target, last)
+    elif commitment["basis"] == "annual":
         achieved, run_rate, met_in = _annual(series, start, target, last)
     else:
         achieved, run_rate, met_in = _cumulative(series, start, target, last)
@@ -99,7 +109,7 @@ def progress(commitment: JSON, buckets: Buckets, as_of: date) -> Progress:
         target=target, achieved=achieved, ratio=achieved / target,
         run_rate_per_year=run_rate, projected_completion=projected, status=status,
         data_through=last, period_start=start, deadline=deadline,
-        source=commitment.get("source", ""))
+        source=commitment.get("source", ""), as_of=as_of)
 
 
 def _trailing(series: dict[str, Decimal], month: str) -> Decimal:
@@ -117,6 +127,22 @@ def _annual(series: dict[str, Decimal], start: date, target: Decimal,
     first_full = add_months(month_label(start), 11)
     met_in = next((m for m in months_between(first_full, last)
                    if _trailing(series, m) >= target), None)
+    return achieved, run_rate, met_in
+
+
+def _share(total: dict[str, Decimal], paid_in: dict[str, Decimal], start: date,
+           target: Decimal, last: str | None) -> tuple[Decimal, Decimal, str | None]:
+    """Share of the trailing twelve months' value settled in one currency."""
+    def share(month: str) -> Decimal:
+        whole = _trailing(total, month)
+        return _trailing(paid_in, month) / whole if whole else Decimal(0)
+
+    if last is None:
+        return Decimal(0), Decimal(0), None
+    achieved = share(last)
+    run_rate = achieved - share(add_months(last, -12))
+    first_full = add_months(month_label(start), 11)
+    met_in = next((m for m in months_between(first_full, last) if share(m) >= target), None)
     return achieved, run_rate, met_in
 
 

@@ -25,7 +25,7 @@ from services.tracker.domain.ledger import (
 )
 
 PAIR = "IN-RU"
-KEY_MAY = bucket_key("trade", "value_usd", "RU>IN", "importer", "2024-05")
+KEY_MAY = bucket_key("trade", "value_usd", "RU>IN", "importer", "2024-05-15", "USD")
 
 
 def flow(event_id: str = "t1", *, corrects: str | None = None, amount: str = "100",
@@ -42,21 +42,21 @@ def flow(event_id: str = "t1", *, corrects: str | None = None, amount: str = "10
 # -- contributions ------------------------------------------------------------------------
 
 def test_bucket_key():
-    assert bucket_key("trade", "value_usd", "RU>IN", "importer", "2024-05") == (
-        "trade|value_usd|RU>IN|importer|2024-05")
+    assert bucket_key("trade", "value_usd", "RU>IN", "importer", "2024-05-15", "INR") == (
+        "trade|value_usd|RU>IN|importer|2024-05-15|INR")
 
 
-def test_contribution_converts_to_usd():
+def test_contribution_converts_to_usd_and_keeps_the_settlement_currency():
     assert contribution_of(flow(amount="250", currency="EUR"), Decimal("1.1")) == {
-        KEY_MAY: "275.0"}
+        bucket_key("trade", "value_usd", "RU>IN", "importer", "2024-05-15", "EUR"): "275.0"}
 
 
 def test_contribution_adds_the_quantity_bucket_in_its_unit():
     contribution = contribution_of(
         flow(sector="energy", amount="70", quantity="1000", unit="bbl"), Decimal(1))
     assert {key: Decimal(value) for key, value in contribution.items()} == {
-        bucket_key("energy", "value_usd", "RU>IN", "importer", "2024-05"): Decimal(70),
-        bucket_key("energy", "bbl", "RU>IN", "importer", "2024-05"): Decimal(1000),
+        bucket_key("energy", "value_usd", "RU>IN", "importer", "2024-05-15"): Decimal(70),
+        bucket_key("energy", "bbl", "RU>IN", "importer", "2024-05-15", "-"): Decimal(1000),
     }
 
 
