@@ -118,6 +118,28 @@ def wait_healthy(url: str, timeout: float) -> float:
     raise TrackerError(f"the worker at {url} did not become ready in {timeout:.0f}s")
 
 
+def events_handled(url: str) -> float:
+    """Records the worker has handled from the contract topics (any outcome)."""
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("tracker_events_total{") and "released-pending" not in line)
+
+
+def wait_folded(url: str, sent: int, timeout: float) -> None:
+    """Until every sent record has an outcome and the commitments stop changing."""
+    deadline = time.monotonic() + timeout
+    previous = None
+    while time.monotonic() < deadline:
+        if events_handled(url) >= sent:
+            current = httpx.get(f"{url}/commitments/", timeout=10).text
+            if current == previous:
+                return
+            previous = current
+        time.sleep(1.0)
+    err.print(f"[yellow]The worker has not folded all {sent} records in {timeout:.0f}s; "
+              "the figures below may still change.[/yellow]")
+
+
 @cli.command()
 def up(
     sample: Annotated[Path | None, typer.Option(help="JSON Lines file to load once.")] = None,
@@ -142,9 +164,10 @@ def up(
     console.print(f"Worker ready at [bold]{settings.web_url}[/bold] after {seconds:.1f}s")
     marker = settings.data_dir / "sample-loaded"
     if sample is not None and not marker.exists():
-        produce_file(sample, allow_invalid=True)
+        sent = produce_file(sample, allow_invalid=True)
         marker.write_text(str(sample))
-        time.sleep(3)  # let the worker fold what was just sent before showing it
+        with console.status("Waiting for the worker to fold the sample..."):
+            wait_folded(settings.web_url, sent, timeout=120)
     elif sample is not None:
         console.print(f"Sample already loaded ({marker} exists); not sending it again.")
     status(url=settings.web_url)
@@ -180,8 +203,9 @@ def produce_file(
     allow_invalid: Annotated[bool, typer.Option(
         help="Also send records that fail their check (to exercise the dead-letter path).")]
     = False,
-) -> None:
-    """Check and send each record of FILE; shows progress and a summary."""
+) -> int:
+    """Check and send each record of FILE; shows progress and a summary. Returns the number
+    of records sent."""
     from services.tracker.producer import produce, read_records
 
     settings = load_settings()
@@ -201,6 +225,7 @@ def produce_file(
                   f"check, sent on purpose), rejected {len(summary.rejected)}")
     for line, reason in summary.rejected[:20]:
         console.print(f"  line {line}: {reason}")
+    return summary.total_sent
 
 
 @cli.command()

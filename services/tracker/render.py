@@ -105,7 +105,7 @@ def history_chart(rows: Sequence[Row], label: str, width: int = 720, height: int
     achieved = [float(row["achieved"]) for row in rows]
     targets = [float(row["target"]) for row in rows]
     top = max([*achieved, *targets, 1e-9]) * 1.05
-    left, right, upper, lower = 70, 20, 20, 40
+    left, right, upper, lower = 70, 45, 20, 40
     plot_w, plot_h = width - left - right, height - upper - lower
 
     def x(index: int) -> float:
@@ -133,8 +133,10 @@ def history_chart(rows: Sequence[Row], label: str, width: int = 720, height: int
         f'stroke-width="2"><title>target</title></polyline>'
         f'<polyline points="{line}" fill="none" stroke="#2471a3" stroke-width="2.5">'
         f"<title>achieved</title></polyline>"
-        f'<text x="{left + 8}" y="{upper + 16}" font-size="12" fill="#2471a3">achieved</text>'
-        f'<text x="{left + 80}" y="{upper + 16}" font-size="12" fill="#c0392b">target</text>'
+        f'<text x="{left + 8}" y="{upper + plot_h - 10}" font-size="12" fill="#2471a3">'
+        f"achieved</text>"
+        f'<text x="{left + 80}" y="{upper + plot_h - 10}" font-size="12" fill="#c0392b">'
+        f"target</text>"
         "</svg>")
 
 
