@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -39,6 +40,17 @@ def _no_numbers(value: object) -> object:
     return value
 
 
+# Trade statistics and targets live in this range; dates outside it are typos (0204 for
+# 2024) and would also break period arithmetic at the edges of the calendar.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
+
+def _plausible(day: date) -> date:
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"year {day.year} is outside {FIRST_YEAR}-{LAST_YEAR}")
+    return day
+
+
 def _event_time(value: object) -> date | datetime:
     """ISO-8601 date (``2024-05-01``) or datetime with a UTC offset."""
     if isinstance(value, datetime):
@@ -48,18 +60,21 @@ def _event_time(value: object) -> date | datetime:
     elif isinstance(value, str):
         try:
             if len(value) == 10:
-                return date.fromisoformat(value)
+                return _plausible(date.fromisoformat(value))
             when = datetime.fromisoformat(value)
-        except ValueError:
+        except ValueError as error:
+            if "outside" in str(error):
+                raise
             raise ValueError(f"{value!r} is not an ISO-8601 date or datetime") from None
     else:
         raise ValueError("expected an ISO-8601 date or datetime string")
     if when.tzinfo is None:
         raise ValueError("a datetime needs a UTC offset, e.g. 2024-05-01T00:00Z")
+    _plausible(when.date())
     return when
 
 
-Day = Annotated[date, BeforeValidator(_no_numbers)]
+Day = Annotated[date, BeforeValidator(_no_numbers), AfterValidator(_plausible)]
 EventTime = Annotated[
     date | datetime,
     PlainValidator(_event_time),
@@ -162,9 +177,11 @@ class CommitmentChanged(Event):
     currency: CurrencyCode | None = Field(
         None, description="For metric settlement_share: the settlement currency whose share "
         "of the pair's trade value is targeted (target is a fraction, e.g. 0.5).")
-    target: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
+    target: Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=30,
+                                     decimal_places=8)] | None = None
     basis: Literal["annual", "cumulative"] | None = None
-    baseline: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None = None
+    baseline: Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=30,
+                                       decimal_places=8)] | None = None
     period_start: Day | None = None
     deadline: Day | None = None
     source: Annotated[str, StringConstraints(max_length=300)] | None = None

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     broker_heap: str = Field("768m", description="JVM heap of the embedded broker.")
 
     max_event_bytes: int = Field(64 * 1024, ge=256, description="Larger payloads are refused.")
+    fold_batch_size: int = Field(1000, ge=1, description="Most events folded per batch.")
+    fold_batch_within: float = Field(
+        0.02, gt=0, le=5, description="Seconds a batch waits to fill before it is folded.")
+    publish_interval: float = Field(
+        0.5, gt=0, le=60, description="Seconds between metric/progress-snapshot refreshes.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"

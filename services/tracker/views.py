@@ -36,7 +36,7 @@ from services.tracker.tables import TrackerTables, local_reference
 
 log = logging.getLogger(__name__)
 
-PAIR = re.compile(r"\A[A-Z]{2}-[A-Z]{2}\Z")
+PAIR = re.compile(r"\A[A-Za-z]{2}-[A-Za-z]{2}\Z")  # checked before upper(): ASCII only
 FORWARDED = "X-Tracker-Forwarded"
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -56,6 +56,9 @@ class Views:
                 ("/commitments/{commitment_id}/history/", self.history),
                 ("/commitments/{commitment_id}/explain/", self.explain_commitment)):
             self._page(path, handler)
+        # Faust's aiohttp driver exposes its Application; errors raised by aiohttp itself
+        # (no route matched, wrong method) get the same JSON body as the views' errors.
+        app.web.web_app.middlewares.append(json_errors)  # type: ignore[attr-defined]
 
     def _page(self, path: str, handler: Handler) -> None:
         async def get(view: faust.web.View, request: web.Request,
@@ -306,6 +309,16 @@ class Views:
         return rows
 
 
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400 or error.content_type == "application/json":
+            raise
+        return error_response(f"{error.reason}: {request.path}", error.status)
+
+
 def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
@@ -348,8 +361,10 @@ def _pair_param(request: web.Request) -> str | None:
     pair = request.query.get("pair")
     if pair is None:
         return None
+    if not PAIR.match(pair):
+        raise BadQuery(f"pair {pair!r}: use two country codes such as IN-RU")
     parts = pair.upper().split("-")
-    if not PAIR.match(pair.upper()) or parts[0] == parts[1]:
+    if parts[0] == parts[1]:
         raise BadQuery(f"pair {pair!r}: use two country codes such as IN-RU")
     return "-".join(sorted(parts))
 

@@ -33,19 +33,18 @@ def month_start(month: str) -> date:
 
 
 def add_months(month: str, count: int) -> str:
-    first = month_start(month)
-    index = first.year * 12 + first.month - 1 + count
+    index = _index(month) + count
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _index(month: str) -> int:
+    year, mon = month.split("-")
+    return int(year) * 12 + int(mon) - 1
 
 
 def months_between(first: str, last: str) -> list[str]:
     """Month labels from ``first`` to ``last`` inclusive (empty if last < first)."""
-    months = []
-    current = first
-    while current <= last:
-        months.append(current)
-        current = add_months(current, 1)
-    return months
+    return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(_index(first), _index(last) + 1)]
 
 
 def months_of(period: str) -> list[str]:

@@ -18,12 +18,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Literal
 
 from schemas.events import SETTLEMENT_SHARE
 from services.tracker.domain.flows import VALUE
-from services.tracker.domain.ledger import JSON, Buckets, monthly_series, settlement
+from services.tracker.domain.ledger import JSON, MONEY, Buckets, monthly_series, settlement
 from services.tracker.domain.periods import add_months, month_label, month_start, months_between
 
 Status = Literal["achieved", "on_track", "at_risk", "off_track", "withdrawn"]
@@ -52,9 +52,10 @@ class Progress:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         quantum = Decimal("0.0001") if self.metric == SETTLEMENT_SHARE else Decimal("0.01")
-        for name in ("target", "achieved", "run_rate_per_year"):
-            data[name] = str(getattr(self, name).quantize(quantum))
-        data["ratio"] = str(self.ratio.quantize(Decimal("0.0001")))
+        with localcontext(MONEY):  # a ratio of a 30-digit amount exceeds 28 digits
+            for name in ("target", "achieved", "run_rate_per_year"):
+                data[name] = str(getattr(self, name).quantize(quantum))
+            data["ratio"] = str(self.ratio.quantize(Decimal("0.0001")))
         for name in ("projected_completion", "period_start", "deadline", "as_of"):
             value = getattr(self, name)
             data[name] = value.isoformat() if value else None
@@ -166,7 +167,8 @@ def _projection(achieved: Decimal, run_rate: Decimal, target: Decimal, last: str
         return month_end(met_in)
     if last is None or run_rate <= 0:
         return None
-    months_needed = math.ceil((target - achieved) / run_rate * 12)
+    # Already at the target, with no full window inside the period yet: due now.
+    months_needed = max(0, math.ceil((target - achieved) / run_rate * 12))
     if months_needed > 12 * 200:  # beyond any useful horizon
         return None
     return month_end(add_months(last, months_needed))

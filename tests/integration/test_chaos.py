@@ -1,0 +1,125 @@
+"""Chaos on the real broker, bounded in time: the broker goes away and comes back mid-stream,
+and workers join, leave and crash mid-stream. Each time the totals must end equal to the
+log - nothing lost, nothing counted twice."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.tracker.broker import EmbeddedKafka, free_port
+from tests.integration.conftest import Deployment, Worker, wait_until
+from tests.integration.reliability import (
+    RetryingProducer,
+    own_deployment,
+    stream_of_events,
+    year_totals,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[EmbeddedKafka]:
+    """A broker this test may stop and start; the session broker must stay up for others."""
+    broker = EmbeddedKafka(tmp_path / "kafka", port=free_port(), controller_port=free_port(),
+                           heap="384m")
+    broker.start(timeout=90)
+    yield broker
+    broker.stop()
+
+
+def start_together(*workers: Worker) -> None:
+    """Start workers in parallel; the group settles once every one of them is ready."""
+    errors: list[BaseException] = []
+
+    def start(worker: Worker) -> None:
+        try:
+            worker.start()
+        except BaseException as error:  # re-raised below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=start, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    if errors:
+        raise errors[0]
+    # The second to join rebalances the first: wait until neither is rebalancing.
+    wait_until(lambda: all(w.ready() for w in workers), 60, message="the group to settle")
+
+
+def test_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
+        own_broker: EmbeddedKafka, tmp_path: Path) -> None:
+    deployment = own_deployment(own_broker, tmp_path)
+    records, expected = stream_of_events(3000, seed=11)
+    worker = deployment.worker()
+    try:
+        worker.start()
+        # The last 600 records wait until the broker is back: the outage is mid-stream.
+        producer = RetryingProducer(deployment, records, batch=150, pause=0.25,
+                                    hold_at=2400).start()
+        wait_until(lambda: producer.acknowledged >= 600, 30, message="a fifth of the stream")
+        wait_until(lambda: year_totals(worker), 30, message="the worker to fold some events")
+
+        own_broker.stop()
+        down_since = time.monotonic()
+        at_stop = producer.acknowledged
+        time.sleep(4)
+        assert producer.acknowledged == at_stop, "sends acknowledged while no broker runs"
+        assert at_stop < len(records)
+        assert worker.alive, "the worker must ride out a broker outage"
+        own_broker.start(timeout=60)
+        outage = time.monotonic() - down_since
+        producer.release()
+
+        producer.join(60)
+        assert producer.acknowledged == len(records)
+        assert producer.failed_attempts > 0, "the outage should have been felt by the producer"
+        wait_until(lambda: year_totals(worker) == expected, 45,
+                   message=f"totals equal to the log after a {outage:.0f}s broker outage")
+        time.sleep(2)
+        assert year_totals(worker) == expected, "no late re-application after the outage"
+        assert worker.alive
+    finally:
+        worker.stop()  # before the broker fixture stops the broker
+
+
+def test_workers_joining_leaving_and_crashing_mid_stream(deployment: Deployment) -> None:
+    records, expected = stream_of_events(3000, seed=23)
+    first, second, third = (deployment.worker(f"worker-{n}") for n in (1, 2, 3))
+    start_together(first, second)
+
+    # The last 500 records wait until the crashed worker is back: every change of
+    # membership happens mid-stream however slow the machine.
+    producer = RetryingProducer(deployment, records, batch=100, pause=0.3,
+                                hold_at=2500).start()
+    wait_until(lambda: producer.acknowledged >= 500, 30, message="the stream to start")
+    third.start()  # joins: partitions move to it while events stream
+    joined = producer.acknowledged
+    wait_until(lambda: producer.acknowledged >= min(joined + 300, 2500), 30,
+               message="more of the stream")
+    first.stop()  # SIGTERM: leaves the group
+    second.kill()  # kill -9 mid-stream
+    killed = producer.acknowledged
+    time.sleep(1)
+    second.start()  # same id: takes its static membership back
+    assert killed < len(records) and producer.acknowledged < len(records)
+    producer.release()
+    producer.join(60)
+    assert producer.acknowledged == len(records)
+
+    survivors: list[Worker] = [second, third]
+    for worker in survivors:
+        wait_until(lambda w=worker: year_totals(w) == expected, 60,
+                   message=f"{worker.url} to answer totals equal to the log")
+    time.sleep(2)
+    for worker in survivors:
+        assert year_totals(worker) == expected, f"{worker.url} changed after settling"
+        assert worker.alive
+    assert not first.alive
