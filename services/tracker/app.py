@@ -4,6 +4,7 @@ command and the tests share."""
 from __future__ import annotations
 
 import ssl
+from typing import Any
 
 import faust
 
@@ -25,6 +26,22 @@ def broker_credentials(settings: Settings) -> faust.auth.Credentials | ssl.SSLCo
     return faust.SASLCredentials(username=settings.sasl_username, password=password,
                                  mechanism=settings.sasl_mechanism or "PLAIN",
                                  ssl_context=context)
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """The same security settings for the plain aiokafka clients (CLI, reconcile, explain)."""
+    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap,
+                               "security_protocol": settings.security_protocol}
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl.create_default_context(
+            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+    if settings.security_protocol.startswith("SASL"):
+        options.update(
+            sasl_mechanism=settings.sasl_mechanism or "PLAIN",
+            sasl_plain_username=settings.sasl_username,
+            sasl_plain_password=settings.sasl_password.get_secret_value()
+            if settings.sasl_password else None)
+    return options
 
 
 def create_faust_app(settings: Settings) -> faust.App:

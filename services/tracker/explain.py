@@ -14,6 +14,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.events import CommitmentChanged, FxRatePublished
+from services.tracker.app import client_options
 from services.tracker.domain.flows import Flow
 from services.tracker.domain.fold import (
     MemoryStore,
@@ -54,7 +55,7 @@ class Replayed:
 async def read_partition(settings: Settings, partition: int) -> list[Any]:
     """The ledger-input partition from offset 0 to its end at the time of the call."""
     topic = TopicPartition(settings.topics.ledger, partition)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:

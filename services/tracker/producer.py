@@ -16,6 +16,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from schemas.events import CommitmentChanged, FxRatePublished
+from services.tracker.app import client_options
 from services.tracker.domain.flows import flow_of
 from services.tracker.domain.validation import Kind, validate
 from services.tracker.errors import InvalidEventError
@@ -87,7 +88,7 @@ async def produce(settings: Settings, records: list[Record], *, send_invalid: bo
                   on_record: Any = None) -> Summary:
     """Send checked records (and failing ones too when ``send_invalid``)."""
     summary = Summary()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+    producer = AIOKafkaProducer(**client_options(settings), acks="all",
                                 enable_idempotence=True, linger_ms=5)
     await producer.start()
     try:

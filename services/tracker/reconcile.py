@@ -14,6 +14,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.tracker.app import client_options
 from services.tracker.domain.fold import ReplayReport, replay
 from services.tracker.domain.ledger import totals
 from services.tracker.domain.progress import commitment_pair, progress
@@ -49,7 +50,7 @@ class Reconciliation:
 
 
 async def partition_ids(settings: Settings, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -61,7 +62,7 @@ async def partition_ids(settings: Settings, topic: str) -> list[int]:
 
 async def read_topic(settings: Settings, topic: str) -> list[Any]:
     """Every record of ``topic`` up to its end offsets at the time of the call."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:

@@ -8,6 +8,7 @@ from contextlib import suppress
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from services.tracker.app import client_options
 from services.tracker.errors import TrackerError
 from services.tracker.settings import Settings
 
@@ -25,7 +26,7 @@ def topic_layout(settings: Settings) -> dict[str, int]:
 
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create missing topics; returns the names created. Existing topics are left alone."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
+    admin = AIOKafkaAdminClient(**client_options(settings),
                                 request_timeout_ms=15000)
     try:
         await admin.start()
