@@ -8,7 +8,11 @@ Two stages, one internal topic between them:
    commitments are broadcast to every partition, so each partition folds them in log
    order with the transactions they affect.
 2. ``fold`` applies each ledger-input message to the tables at its (offset, sequence)
-   position, which makes a replay after a crash harmless (see domain/ledger.py).
+   position, which makes a replay after a crash harmless (see domain/ledger.py). It folds
+   a batch at a time and writes each touched key once per batch.
+
+Metrics and progress snapshots are refreshed on a timer for the pairs that changed, off
+the fold's hot path.
 """
 
 from __future__ import annotations
@@ -24,14 +28,14 @@ import orjson
 from schemas.events import CommitmentChanged, FxRatePublished
 from services.tracker.domain.flows import Flow, flow_of
 from services.tracker.domain.fold import apply_commitment, apply_flow, apply_fx_rate
-from services.tracker.domain.ledger import settlement_shares, totals
+from services.tracker.domain.ledger import headline, settlement_shares, totals
 from services.tracker.domain.progress import commitment_pair, progress
 from services.tracker.domain.reference import is_defined
 from services.tracker.domain.validation import Kind, validate
 from services.tracker.errors import InvalidEventError
 from services.tracker.metrics import TrackerMetrics
 from services.tracker.settings import Settings
-from services.tracker.tables import PartitionStore, TrackerTables, partition_of
+from services.tracker.tables import BatchStore, PartitionStore, TrackerTables, partition_of
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,8 @@ class Pipeline:
         app.agent(self.transactions, name="route-transactions")(self.route_transactions)
         app.agent(self.reference_sources, name="route-reference")(self.route_reference)
         app.agent(self.ledger_input, name="fold")(self.fold)
+        self.dirty: set[str] = set()  # pairs whose metrics and snapshots are stale
+        app.timer(settings.publish_interval, name="publish-progress")(self.publish_dirty)
 
     # -- stage 1: validate and re-key ------------------------------------------------------
 
@@ -113,44 +119,79 @@ class Pipeline:
     # -- stage 2: fold ---------------------------------------------------------------------
 
     async def fold(self, stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            envelope = orjson.loads(event.value)
-            store = PartitionStore(self.tables, message.partition, self.settings.partitions)
-            touched: set[str] = set()
-            if envelope["kind"] == "transaction":
-                flow = Flow.from_json(envelope["flow"])
-                outcome = apply_flow(store, flow, (message.offset, 0))
-                self.metrics.count(envelope["topic"], METRIC_OUTCOME[outcome])
-                if outcome != "pending":
-                    # Faust gives Message.timestamp in seconds already.
-                    self.metrics.observe_applied(envelope["timestamp"], flow.day)
-                touched.add(flow.pair)
-            elif envelope["kind"] == "fx_rate":
-                fx_event = FxRatePublished.model_validate_json(envelope["event"])
-                for pair, outcome in apply_fx_rate(store, fx_event, message.offset):
-                    self.metrics.count("released-pending", METRIC_OUTCOME[outcome])
-                    touched.add(pair)
-            else:
-                commitment = CommitmentChanged.model_validate_json(envelope["event"])
-                apply_commitment(store, commitment, message.offset)
-                stored = store.reference()["commitments"].get(commitment.commitment_id)
-                if is_defined(stored):
-                    pair = commitment_pair(stored)
-                    if partition_of(pair, self.settings.partitions) == message.partition:
-                        touched.add(pair)
-            for pair in touched:
-                await self._publish(store, pair)
+        """Fold a batch at a time: each touched table key is written once per batch.
 
-    async def _publish(self, store: PartitionStore, pair: str) -> None:
+        ``take_events`` acks the events only after the batch is folded and its changelog
+        records are queued, and Faust flushes the producer before committing offsets, so a
+        crash can at worst replay the batch - which the positions make harmless.
+        """
+        settings = self.settings
+        # take_events exists on Stream but is missing from StreamT in faust-streaming.
+        async for events in stream.take_events(  # type: ignore[attr-defined]
+                settings.fold_batch_size, within=settings.fold_batch_within):
+            stores: dict[int, BatchStore] = {}
+            applied: list[tuple[float, str]] = []
+            for event in events:
+                message = event.message
+                store = stores.get(message.partition)
+                if store is None:
+                    store = stores[message.partition] = BatchStore(
+                        self.tables, message.partition, settings.partitions)
+                self._fold_one(store, message, orjson.loads(event.value), applied)
+            for store in stores.values():
+                store.flush()
+            for broker_timestamp, day in applied:
+                # Faust gives Message.timestamp in seconds already.
+                self.metrics.observe_applied(broker_timestamp, day)
+
+    def _fold_one(self, store: BatchStore, message: Any, envelope: dict[str, Any],
+                  applied: list[tuple[float, str]]) -> None:
+        if envelope["kind"] == "transaction":
+            flow = Flow.from_json(envelope["flow"])
+            outcome = apply_flow(store, flow, (message.offset, 0))
+            self.metrics.count(envelope["topic"], METRIC_OUTCOME[outcome])
+            if outcome != "pending":
+                applied.append((envelope["timestamp"], flow.day))
+            self.dirty.add(flow.pair)
+        elif envelope["kind"] == "fx_rate":
+            fx_event = FxRatePublished.model_validate_json(envelope["event"])
+            for pair, outcome in apply_fx_rate(store, fx_event, message.offset):
+                self.metrics.count("released-pending", METRIC_OUTCOME[outcome])
+                self.dirty.add(pair)
+        else:
+            commitment = CommitmentChanged.model_validate_json(envelope["event"])
+            apply_commitment(store, commitment, message.offset)
+            stored = store.reference()["commitments"].get(commitment.commitment_id)
+            if is_defined(stored):
+                pair = commitment_pair(stored)
+                if partition_of(pair, self.settings.partitions) == message.partition:
+                    self.dirty.add(pair)
+
+    # -- publishing ------------------------------------------------------------------------
+
+    async def publish_dirty(self) -> None:
+        """Refresh metrics and send progress snapshots for the pairs changed since the last
+        call. Runs on a timer, off the fold's hot path: a burst of events for one pair
+        costs one snapshot, not one per event."""
+        pairs, self.dirty = self.dirty, set()
+        for pair in sorted(pairs):
+            await self._publish(pair)
+
+    async def _publish(self, pair: str) -> None:
         """Refresh the pair's metrics and send a progress snapshot per commitment."""
-        ledger = store.ledger(pair)
-        buckets = ledger["buckets"] if ledger else {}
-        self.metrics.show_totals(pair, {k: float(v) for k, v in totals(buckets).items()})
-        self.metrics.show_settlement(
-            pair, {k: float(v) for k, v in settlement_shares(buckets).items()})
+        ledger = self.tables.ledgers.get(pair)
+        if ledger is None:  # not (or no longer) owned here
+            return
+        buckets = ledger["buckets"]
+        lines = headline(buckets)  # once for both: it is the costly part
+        self.metrics.show_totals(pair, {k: float(v) for k, v in
+                                        totals(buckets, lines=lines).items()})
+        self.metrics.show_settlement(pair, {k: float(v) for k, v in
+                                            settlement_shares(buckets, lines=lines).items()})
         today = date.today()
-        for commitment in store.reference()["commitments"].values():
+        reference = PartitionStore(self.tables, partition_of(pair, self.settings.partitions),
+                                   self.settings.partitions).reference()
+        for commitment in reference["commitments"].values():
             if not is_defined(commitment) or commitment_pair(commitment) != pair:
                 continue
             snapshot = progress(commitment, buckets, today)

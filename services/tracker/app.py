@@ -66,6 +66,9 @@ def create_faust_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
         table_standby_replicas=settings.standby_replicas,
         producer_acks=-1,
+        # Batch the re-keyed events and changelog records into fewer produce requests: with
+        # Faust's default of 0 ms every record was a request of its own.
+        producer_linger_ms=settings.producer_linger_ms,
         web_enabled=True,
         web_bind=settings.web_bind,
         web_host=settings.web_host,

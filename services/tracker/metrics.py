@@ -38,6 +38,7 @@ class TrackerMetrics:
             "tracker_settlement_share", "Share of the pair's trade value (all sectors) settled "
             "in a currency, per calendar and fiscal year.", ("pair", "period", "currency"),
             registry=registry)
+        self._event_counters: dict[tuple[str, str], Counter] = {}
         self.events = Counter("tracker_events", "Events handled, by source topic and outcome.",
                               ("topic", "outcome"), registry=registry)
         self.event_lag = Histogram("tracker_event_lag_seconds", "Now minus the event time of "
@@ -47,7 +48,10 @@ class TrackerMetrics:
                                  "to table update.", buckets=LATENCY_BUCKETS, registry=registry)
 
     def count(self, topic: str, outcome: str) -> None:
-        self.events.labels(topic=topic, outcome=outcome).inc()
+        child = self._event_counters.get((topic, outcome))
+        if child is None:  # labels() costs more than the increment; called per event
+            child = self._event_counters[(topic, outcome)] = self.events.labels(topic, outcome)
+        child.inc()
 
     def observe_applied(self, broker_timestamp: float | None, event_day: str) -> None:
         now = time.time()
@@ -74,13 +78,19 @@ class TrackerMetrics:
 
     def show_settlement(self, pair: str, shares: dict[tuple[str, str], float]) -> None:
         for (period, currency), share in shares.items():
-            if len(period) != 7 or period.startswith("FY"):  # years and fiscal years only
+            if _is_year(period):
                 self.settlement_share.labels(pair, period, currency).set(share)
 
     def show_totals(self, pair: str, totals: dict[tuple[str, str, str], float]) -> None:
+        """Calendar and fiscal years only: months would multiply the series by twelve and
+        make every scrape slow; monthly figures are in GET /totals/."""
         for (sector, measure, period), value in totals.items():
-            if measure == "value_usd":
+            if measure == "value_usd" and _is_year(period):
                 self.total_usd.labels(pair, sector, period).set(value)
+
+
+def _is_year(period: str) -> bool:
+    return period.startswith("FY") or len(period) == 4
 
 
 def _remove(gauge: Gauge, labels: tuple[str, ...]) -> None:

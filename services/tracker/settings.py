@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     fold_batch_size: int = Field(1000, ge=1, description="Most events folded per batch.")
     fold_batch_within: float = Field(
         0.02, gt=0, le=5, description="Seconds a batch waits to fill before it is folded.")
+    producer_linger_ms: int = Field(
+        5, ge=0, le=1000, description="Milliseconds the producer waits to batch records.")
     publish_interval: float = Field(
         0.5, gt=0, le=60, description="Seconds between metric/progress-snapshot refreshes.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"

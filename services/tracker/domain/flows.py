@@ -10,7 +10,7 @@ importer's report.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -55,10 +55,14 @@ class Flow:
     unit: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["amount"] = str(self.amount)
-        data["quantity"] = None if self.quantity is None else str(self.quantity)
-        return data
+        # Field by field: dataclasses.asdict deep-copies and cost 75 us per event.
+        return {"event_id": self.event_id, "root_id": self.root_id,
+                "is_correction": self.is_correction, "pair": self.pair, "sector": self.sector,
+                "measure": self.measure, "route": self.route, "role": self.role,
+                "month": self.month, "day": self.day, "amount": str(self.amount),
+                "currency": self.currency,
+                "quantity": None if self.quantity is None else str(self.quantity),
+                "unit": self.unit}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Flow:

@@ -204,21 +204,27 @@ def headline(buckets: Buckets, as_of: date | None = None
     return dict(result)
 
 
-def headline_months(buckets: Buckets, as_of: date | None = None
-                    ) -> dict[tuple[str, str, str], Decimal]:
-    """(sector, measure, month) -> amount, all settlement currencies together."""
+Headline = dict[tuple[str, str, str, str], Decimal]
+
+
+def headline_months(buckets: Buckets, as_of: date | None = None,
+                    lines: Headline | None = None) -> dict[tuple[str, str, str], Decimal]:
+    """(sector, measure, month) -> amount, all settlement currencies together. ``lines``:
+    the ``headline`` of the buckets when the caller has it already."""
     months: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     with localcontext(MONEY):
-        for (sector, measure, month, _currency), amount in headline(buckets, as_of).items():
+        for (sector, measure, month, _currency), amount in (
+                lines if lines is not None else headline(buckets, as_of)).items():
             months[(sector, measure, month)] += amount
     return dict(months)
 
 
-def totals(buckets: Buckets, as_of: date | None = None) -> dict[tuple[str, str, str], Decimal]:
+def totals(buckets: Buckets, as_of: date | None = None,
+           lines: Headline | None = None) -> dict[tuple[str, str, str], Decimal]:
     """(sector, measure, period) -> amount for every period label, with sector ``all``."""
     result: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     with localcontext(MONEY):
-        for (sector, measure, month), amount in headline_months(buckets, as_of).items():
+        for (sector, measure, month), amount in headline_months(buckets, as_of, lines).items():
             for period in period_labels(month):
                 result[(sector, measure, period)] += amount
                 result[("all", measure, period)] += amount
@@ -237,23 +243,24 @@ def monthly_series(buckets: Buckets, sector: str, measure: str,
     return dict(series)
 
 
-def settlement(buckets: Buckets, sector: str = "all", as_of: date | None = None
-               ) -> dict[tuple[str, str], Decimal]:
+def settlement(buckets: Buckets, sector: str = "all", as_of: date | None = None,
+               lines: Headline | None = None) -> dict[tuple[str, str], Decimal]:
     """(month, currency) -> USD value settled in that currency, for value_usd flows."""
     result: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     with localcontext(MONEY):
-        for (flow_sector, measure, month, currency), amount in headline(buckets, as_of).items():
+        for (flow_sector, measure, month, currency), amount in (
+                lines if lines is not None else headline(buckets, as_of)).items():
             if measure == VALUE and sector in ("all", flow_sector):
                 result[(month, currency)] += amount
     return dict(result)
 
 
-def settlement_shares(buckets: Buckets, as_of: date | None = None
-                      ) -> dict[tuple[str, str], Decimal]:
+def settlement_shares(buckets: Buckets, as_of: date | None = None,
+                      lines: Headline | None = None) -> dict[tuple[str, str], Decimal]:
     """(period, currency) -> share of the period's USD value settled in that currency."""
     by_period: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     with localcontext(MONEY):
-        for (month, currency), amount in settlement(buckets, "all", as_of).items():
+        for (month, currency), amount in settlement(buckets, "all", as_of, lines).items():
             for period in period_labels(month):
                 by_period[period][currency] += amount
         shares = {}
