@@ -246,6 +246,30 @@ def event_lag() -> timeseries.Panel:
             .unit("s").min(0))
 
 
+def consumer_lag() -> timeseries.Panel:
+    return (timeseries.Panel().id(16).title("Consumer lag per topic (messages)")
+            .description("Faust's own health, exported by its PrometheusMonitor: the end "
+                         "offset minus the committed offset, summed over each topic's "
+                         "partitions (per partition: drop the outer sum).")
+            .datasource(DATASOURCE).height(8).span(12)
+            .with_target(_query(
+                "sum by (topic) (max by (topic, partition) "
+                "(tracker_faust_topic_partition_end_offset) - max by (topic, partition) "
+                "(tracker_faust_topic_partition_offset_commited))", "A", "{{topic}}"))
+            .unit("short").min(0))
+
+
+def rebalances() -> timeseries.Panel:
+    return (timeseries.Panel().id(17).title("Rebalances and table recoveries")
+            .description("tracker_faust_total_rebalances: rebalances since start; "
+                         "..._recovering: those still recovering tables from changelogs.")
+            .datasource(DATASOURCE).height(8).span(12)
+            .with_target(_query("max(tracker_faust_total_rebalances)", "A", "rebalances"))
+            .with_target(_query("max(tracker_faust_total_rebalances_recovering)", "B",
+                                "recovering"))
+            .unit("short").min(0))
+
+
 def build() -> dash.Dashboard:
     return (dash.Dashboard("Commitment tracker").uid(DASHBOARD_UID)
             .description("Progress of bilateral trade, energy and defense commitments, and "
@@ -269,7 +293,9 @@ def build() -> dash.Dashboard:
             .with_panel(workers_up())
             .with_panel(pending_events())
             .with_panel(processing_latency())
-            .with_panel(event_lag()))
+            .with_panel(event_lag())
+            .with_panel(consumer_lag())
+            .with_panel(rebalances()))
 
 
 # -- outputs ---------------------------------------------------------------------------------

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import faust
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from prometheus_client import CollectorRegistry
 
 from services.tracker.agents import Pipeline
 from services.tracker.app import create_faust_app
-from services.tracker.metrics import TrackerMetrics
+from services.tracker.metrics import FAUST_PREFIX, TrackerMetrics
 from services.tracker.settings import Settings
 from services.tracker.tables import TrackerTables
 from services.tracker.views import Views
@@ -28,7 +29,12 @@ class Tracker:
 def build_tracker(settings: Settings) -> Tracker:
     app = create_faust_app(settings)
     tables = TrackerTables.declare(app, settings.partitions)
-    metrics = TrackerMetrics(CollectorRegistry(auto_describe=True))
+    registry = CollectorRegistry(auto_describe=True)
+    metrics = TrackerMetrics(registry)
+    # Faust's own health in the same registry (no page of its own: /metrics serves both):
+    # rebalances and recoveries, end and committed offsets per partition (their difference
+    # is the consumer lag), send and commit latencies.
+    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(registry, FAUST_PREFIX))
     pipeline = Pipeline(app, settings, tables, metrics)
     views = Views(app, settings, tables, metrics)
     return Tracker(settings, app, tables, metrics, pipeline, views)
