@@ -189,9 +189,7 @@ class Views:
                                                 "as_of": _iso(as_of)}, rows)
 
     async def commitment(self, request: web.Request) -> web.Response:
-        _reject_unknown(request, {"format", "as_of"})
-        as_of = _as_of_param(request)
-        found = await self._one_commitment(request, as_of)
+        found, as_of = await self._one_commitment(request)
         if isinstance(found, web.Response):
             return found
         row = self._progress_row(found, as_of)
@@ -208,9 +206,7 @@ class Views:
                        chart=history_chart(history, found["commitment_id"]))
 
     async def history(self, request: web.Request) -> web.Response:
-        _reject_unknown(request, {"format", "as_of"})
-        as_of = _as_of_param(request)
-        found = await self._one_commitment(request, as_of)
+        found, as_of = await self._one_commitment(request)
         if isinstance(found, web.Response):
             return found
         rows = self._history_rows(found, as_of)
@@ -219,9 +215,7 @@ class Views:
                        rows, chart=history_chart(rows, found["commitment_id"]))
 
     async def explain_commitment(self, request: web.Request) -> web.Response:
-        _reject_unknown(request, {"format", "as_of"})
-        as_of = _as_of_param(request)
-        found = await self._one_commitment(request, as_of)
+        found, as_of = await self._one_commitment(request)
         if isinstance(found, web.Response):
             return found
         measure = VALUE if found["metric"] == SETTLEMENT_SHARE else found["metric"]
@@ -254,8 +248,12 @@ class Views:
                        sections=[("events by topic", flat), *[
                            (name, [_flatten(row) for row in rows]) for name, rows in sections]])
 
-    async def _one_commitment(self, request: web.Request,
-                              as_of: date | None) -> dict[str, Any] | web.Response:
+    async def _one_commitment(self, request: web.Request
+                              ) -> tuple[dict[str, Any] | web.Response, date | None]:
+        """The commitment a /commitments/{id}/... request names (as of ``as_of``), or the
+        owner's answer when another worker owns its pair."""
+        _reject_unknown(request, {"format", "as_of"})
+        as_of = _as_of_param(request)
         commitment_id = request.match_info["commitment_id"]
         found = self._commitments().get(commitment_id)
         defined = self._defined(found, as_of) if found is not None else None
@@ -263,7 +261,7 @@ class Views:
             when = f" as of {as_of}" if as_of else ""
             raise BadQuery(f"no commitment {commitment_id!r}{when}", 404)
         forwarded = await self._to_owner(commitment_pair(defined), request)
-        return forwarded or defined
+        return forwarded or defined, as_of
 
     async def _to_owner(self, pair: str, request: web.Request) -> web.Response | None:
         if request.headers.get(FORWARDED):

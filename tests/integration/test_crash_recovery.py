@@ -3,47 +3,16 @@ nothing lost, nothing counted twice (the textbook `table[key] += amount` agent f
 
 from __future__ import annotations
 
-import random
 import threading
 import time
-from collections import defaultdict
-from decimal import Decimal
 
-import orjson
-
-from tests.integration.conftest import Deployment, Worker, wait_until
-
-PAIRS = [("IN", "RU"), ("IN", "AE"), ("RU", "CN"), ("DE", "FR"), ("US", "JP"), ("BR", "ZA")]
-
-
-def stream_of_events(count: int, seed: int) -> tuple[list[tuple[str, bytes, bytes]],
-                                                       dict[tuple[str, str], Decimal]]:
-    """Distinct USD imports over several pairs; returns records and expected (pair, year)."""
-    rng = random.Random(seed)
-    records, expected = [], defaultdict(Decimal)
-    for number in range(count):
-        reporter, partner = rng.choice(PAIRS)
-        amount = Decimal(rng.randint(100, 10_000_000)) / 100
-        year = rng.choice((2022, 2023, 2024))
-        event = {"event_id": f"chaos-{seed}-{number}", "occurred_at":
-                 f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-                 "reporter": reporter, "partner": partner, "direction": "import",
-                 "amount": str(amount), "currency": "USD"}
-        pair = "-".join(sorted((reporter, partner)))
-        records.append(("trade-transactions", pair.encode(), orjson.dumps(event)))
-        expected[(pair, str(year))] += amount
-    return records, dict(expected)
-
-
-def observed_totals(worker: Worker) -> dict[tuple[str, str], Decimal]:
-    rows = worker.get("/totals/", params={"sector": "trade", "measure": "value_usd"}).json()
-    return {(r["pair"], r["period"]): Decimal(r["value"]) for r in rows["items"]
-            if len(r["period"]) == 4}
+from tests.integration.conftest import Deployment, wait_until
+from tests.integration.reliability import PAIRS, stream_of_events, year_totals
 
 
 def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(
         deployment: Deployment) -> None:
-    records, expected = stream_of_events(4000, seed=7)
+    records, expected = stream_of_events(4000, seed=7, pairs=PAIRS[:6])
     worker = deployment.worker()
     worker.start()
 
@@ -64,11 +33,11 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(
     assert not producer.is_alive()
     assert kills == 3
 
-    wait_until(lambda: observed_totals(worker) == expected, 90,
+    wait_until(lambda: year_totals(worker) == expected, 90,
                message="totals equal to the log after three kill -9")
     # And they stay equal: no late re-application after recovery.
     time.sleep(3)
-    assert observed_totals(worker) == expected
+    assert year_totals(worker) == expected
 
     reconciled = deployment.run_cli("reconcile", "--url", worker.url)
     assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
@@ -76,4 +45,4 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(
 
     worker.stop()
     worker.start()
-    assert observed_totals(worker) == expected, "a clean restart recovers the same tables"
+    assert year_totals(worker) == expected, "a clean restart recovers the same tables"
