@@ -36,7 +36,7 @@ stop:  ## Stop the worker and the broker (data stays in .data/)
 	$(BIN)/tracker down
 
 lint: setup  ## ruff and mypy
-	$(BIN)/ruff check services schemas tests ops data
+	$(BIN)/ruff check services schemas tests ops data bench
 	$(BIN)/mypy
 
 unit: setup  ## Tests that need no broker
@@ -54,8 +54,8 @@ schemas: setup  ## Regenerate schemas/json from the pydantic models
 sample: setup  ## Regenerate data/sample.jsonl from the published figures
 	$(BIN)/python data/generate_sample.py > $(SAMPLE)
 
-bench: setup  ## Throughput, latency, recovery and memory against baselines (not in `make test`)
-	$(BIN)/python -m bench.run
+bench: setup  ## Throughput, latency, recovery, memory vs baselines (BENCH_ARGS=--quick: short)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:  ## Remove .venv, the jars and all local data
 	rm -rf $(VENV) ops/kafka/target .data
