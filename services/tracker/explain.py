@@ -11,10 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.events import CommitmentChanged, FxRatePublished
-from services.tracker.app import client_options
 from services.tracker.domain.flows import Flow
 from services.tracker.domain.fold import (
     MemoryStore,
@@ -24,6 +22,7 @@ from services.tracker.domain.fold import (
 )
 from services.tracker.domain.ledger import JSON, totals
 from services.tracker.domain.periods import months_of
+from services.tracker.log import read_to_end
 from services.tracker.settings import Settings
 from services.tracker.tables import partition_of
 
@@ -52,27 +51,6 @@ class Replayed:
     duplicates: list[str] = field(default_factory=list)
 
 
-async def read_partition(settings: Settings, partition: int) -> list[Any]:
-    """The ledger-input partition from offset 0 to its end at the time of the call."""
-    topic = TopicPartition(settings.topics.ledger, partition)
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        consumer.assign([topic])
-        end = (await consumer.end_offsets([topic]))[topic]
-        await consumer.seek_to_beginning(topic)
-        messages: list[Any] = []
-        while messages[-1:] == [] or messages[-1].offset < end - 1:
-            if end == 0:
-                break
-            batch = await consumer.getmany(topic, timeout_ms=1000)
-            messages += [m for m in batch.get(topic, []) if m.offset < end]
-        return messages
-    finally:
-        await consumer.stop()
-
-
 def replay_pair(messages: list[Any], pair: str) -> Replayed:
     """Fold one pair's flows (and the reference data) exactly as the worker did."""
     replayed = Replayed()
@@ -98,7 +76,8 @@ def replay_pair(messages: list[Any], pair: str) -> Replayed:
 
 
 async def explain(settings: Settings, figure: Figure) -> JSON:
-    messages = await read_partition(settings, partition_of(figure.pair, settings.partitions))
+    messages = await read_to_end(settings, settings.topics.ledger,
+                                 [partition_of(figure.pair, settings.partitions)])
     return summarise(replay_pair(messages, figure.pair), figure)
 
 

@@ -11,15 +11,13 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
-from services.tracker.app import client_options
 from services.tracker.domain.fold import ReplayReport, replay
 from services.tracker.domain.ledger import totals
 from services.tracker.domain.progress import commitment_pair, progress
 from services.tracker.domain.reference import is_defined
 from services.tracker.domain.validation import Kind
+from services.tracker.log import read_to_end
 from services.tracker.settings import Settings
 
 COMPARED_FIELDS = ("target", "achieved", "ratio", "run_rate_per_year", "projected_completion",
@@ -49,42 +47,6 @@ class Reconciliation:
         return not self.differences
 
 
-async def partition_ids(settings: Settings, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(p["partition"] for d in described if d["error_code"] == 0
-                  for p in d["partitions"])
-
-
-async def read_topic(settings: Settings, topic: str) -> list[Any]:
-    """Every record of ``topic`` up to its end offsets at the time of the call."""
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in await partition_ids(settings, topic)]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        records: list[Any] = []
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, messages in batch.items():
-                records += [m for m in messages if m.offset < ends[tp]]
-                if messages and messages[-1].offset >= ends[tp] - 1:
-                    remaining.discard(tp)
-        return records
-    finally:
-        await consumer.stop()
-
-
 async def read_log(settings: Settings) -> tuple[list[LogRecord], int]:
     names = settings.topics
     kinds: dict[str, Kind] = {names.trade: "trade", names.energy: "energy",
@@ -92,14 +54,14 @@ async def read_log(settings: Settings) -> tuple[list[LogRecord], int]:
                               names.fx_rates: "fx_rate"}
     log: list[LogRecord] = []
     for topic, kind in kinds.items():
-        for message in await read_topic(settings, topic):
+        for message in await read_to_end(settings, topic):
             log.append(LogRecord(message.timestamp, topic, message.partition, message.offset,
                                  kind, message.value))
     # Arrival order approximates the order the worker saw them in.
     log.sort(key=lambda r: (r.timestamp, r.topic, r.partition, r.offset))
     dead = {(dict(m.headers).get("tracker.source.topic"), dict(m.headers).get(
         "tracker.source.partition"), dict(m.headers).get("tracker.source.offset"))
-        for m in await read_topic(settings, names.dead_letters)}
+        for m in await read_to_end(settings, names.dead_letters)}
     return log, len(dead)
 
 
