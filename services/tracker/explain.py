@@ -118,9 +118,11 @@ def summarise(replayed: Replayed, figure: Figure) -> JSON:
                                     "sources": replayed.sources.get(change["event_id"], []),
                                     "outcome": change["outcome"],
                                     "replaced_amount": str(before)})
+    root_of = {event_id: entry for entry in replayed.store.roots.values()
+               if "alias_of" not in entry for event_id in entry["seen"]}
     duplicates = [{"event_id": event_id, "sources": replayed.sources[event_id]}
                   for event_id in sorted(set(replayed.duplicates))
-                  if any(figure.covers(k) for k in _contribution_keys(replayed, event_id))]
+                  if any(figure.covers(k) for k in root_of[event_id]["current"] or {})]
     pending = [{"event_id": item["flow"]["event_id"], "currency": item["flow"]["currency"],
                 "day": item["flow"]["day"], "sources": replayed.sources[item["flow"]["event_id"]]}
                for item in (ledger["pending"] if ledger else [])]
@@ -137,13 +139,6 @@ def summarise(replayed: Replayed, figure: Figure) -> JSON:
         "corrections": corrections, "duplicates_ignored": duplicates,
         "pending_fx": pending, "periods_in_figure": len(figure_totals),
     }
-
-
-def _contribution_keys(replayed: Replayed, event_id: str) -> list[str]:
-    for entry in replayed.store.roots.values():
-        if "alias_of" not in entry and event_id in entry["seen"] and entry["current"]:
-            return list(entry["current"])
-    return []
 
 
 def figure_for_period(pair: str, sector: str, measure: str, period: str | None,
