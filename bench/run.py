@@ -300,7 +300,7 @@ class Bench:
         capacity = r.figures["throughput"].tracker
         windows = [("", rate)]
         if capacity < rate:
-            # Above capacity the latency is the queue; also measure where it is not.
+            # Above capacity the latency is the queue; also measure at half the throughput.
             windows.append(("s", max(10.0, float(round(capacity / 2, -1 if capacity > 200
                                                          else 0)))))
         for suffix, at in windows:
@@ -701,7 +701,8 @@ NOTES = [
     "first scrape showing it) and includes the scrape itself, which runs on the worker's "
     "event loop. The baselines publish nothing, so they have no such figure.",
     "when the offered rate is above the tracker's measured throughput, both windows are "
-    "repeated at about half that throughput, where latency is not queueing.",
+    "repeated at half that throughput (the average over the throughput phase; the cost per "
+    "event grows with the state, so this rate can still queue late in a long run).",
     "time to ready of the tracker includes the Python start and Faust's start-up; the "
     "machine has 2 cores, and the broker, the benchmark and possibly other test runs share "
     "them (see the load averages), so figures vary between runs.",
