@@ -204,8 +204,9 @@ def produce_file(
         help="Also send records that fail their check (to exercise the dead-letter path).")]
     = False,
 ) -> int:
-    """Check and send each record of FILE; shows progress and a summary. Returns the number
-    of records sent."""
+    """Check and send each record of FILE (JSON Lines of {"topic", "key"?, "value"});
+    shows progress and a summary."""
+    # Returns the number of records sent, for `tracker up`.
     from services.tracker.producer import produce, read_records
 
     settings = load_settings()
