@@ -13,7 +13,7 @@ from typing import Any
 
 import faust
 import orjson
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
@@ -108,11 +108,16 @@ class Views:
             target = peer.with_path(request.path).with_query(
                 {k: v for k, v in request.query.items() if k != "format"})
             headers = {"Accept": "application/json", FORWARDED: "1"}
-            async with (ClientSession(timeout=ClientTimeout(total=15)) as session,
-                        session.get(target, headers=headers) as answer):
-                if answer.status != 200:
-                    raise BadQuery(f"worker {peer} answered {answer.status}", 502)
-                rows += orjson.loads(await answer.read())["items"]
+            try:
+                async with (ClientSession(timeout=ClientTimeout(total=15)) as session,
+                            session.get(target, headers=headers) as answer):
+                    if answer.status != 200:
+                        raise BadQuery(f"worker {peer} answered {answer.status}", 502)
+                    rows += orjson.loads(await answer.read())["items"]
+            except (ClientError, TimeoutError):
+                # A worker that left is listed until the group rebalances.
+                raise BadQuery(f"worker {peer} is unreachable; the group is probably "
+                               "rebalancing, try again shortly", 503) from None
         return rows
 
     # -- views -----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.integration.conftest import Worker
+from tests.integration.conftest import Worker, wait_until
 from tests.integration.independent_fold import Expected
 
 BN = Decimal(10) ** 9
@@ -55,8 +55,9 @@ def test_settlement_currency_shares(loaded: Worker, expected: Expected) -> None:
                       if m in last and c == "INR"), Decimal(0))
     assert Decimal(rupee["achieved"]) == (rupee_paid / expected.fiscal_year(2024)).quantize(
         Decimal("0.0001"))
-    metrics = loaded.get("/metrics").text
-    assert 'tracker_settlement_share{currency="INR",pair="IN-RU",period="FY2023-24"}' in metrics
+    series = 'tracker_settlement_share{currency="INR",pair="IN-RU",period="FY2023-24"}'
+    # Metrics are refreshed on a timer after the fold, not with it.
+    wait_until(lambda: series in loaded.get("/metrics").text, 10, message="the share metric")
 
 
 def test_history_by_month_with_chart(loaded: Worker, expected: Expected) -> None:

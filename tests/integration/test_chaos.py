@@ -116,7 +116,9 @@ def test_workers_joining_leaving_and_crashing_mid_stream(deployment: Deployment)
 
     survivors: list[Worker] = [second, third]
     for worker in survivors:
-        wait_until(lambda w=worker: year_totals(w) == expected, 60,
+        # Static members that left are dropped after the session timeout, then the group
+        # rebalances and recovers: allow for that on a loaded 2-core machine.
+        wait_until(lambda w=worker: year_totals(w) == expected, 120,
                    message=f"{worker.url} to answer totals equal to the log")
     time.sleep(2)
     for worker in survivors:
