@@ -35,7 +35,12 @@ from services.tracker.domain.validation import Kind, validate
 from services.tracker.errors import InvalidEventError
 from services.tracker.metrics import TrackerMetrics
 from services.tracker.settings import Settings
-from services.tracker.tables import BatchStore, PartitionStore, TrackerTables, partition_of
+from services.tracker.tables import (
+    BatchStore,
+    TrackerTables,
+    partition_of,
+    partition_reference,
+)
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +194,8 @@ class Pipeline:
         self.metrics.show_settlement(pair, {k: float(v) for k, v in
                                             settlement_shares(buckets, lines=lines).items()})
         today = date.today()
-        reference = PartitionStore(self.tables, partition_of(pair, self.settings.partitions),
-                                   self.settings.partitions).reference()
+        reference = partition_reference(self.tables,
+                                        partition_of(pair, self.settings.partitions))
         for commitment in reference["commitments"].values():
             if not is_defined(commitment) or commitment_pair(commitment) != pair:
                 continue

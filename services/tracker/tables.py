@@ -38,43 +38,13 @@ class TrackerTables:
                    table("references", "FX rates and commitments, one copy per partition."))
 
 
-@dataclass
-class PartitionStore:
-    """The fold's ``Store`` over the tables, for the partition of the current event."""
+def reference_key(partition: int) -> str:
+    return f"p{partition}"
 
-    tables: TrackerTables
-    partition: int
-    partitions: int
 
-    @property
-    def _reference_key(self) -> str:
-        return f"p{self.partition}"
-
-    def reference(self) -> JSON:
-        return self.tables.references.get(self._reference_key) or empty_reference()
-
-    def set_reference(self, value: JSON) -> None:
-        if value is not self.tables.references.get(self._reference_key):
-            self.tables.references[self._reference_key] = value
-
-    def ledger(self, pair: str) -> JSON | None:
-        return self.tables.ledgers.get(pair)
-
-    def set_ledger(self, pair: str, value: JSON) -> None:
-        if value is not self.tables.ledgers.get(pair):
-            self.tables.ledgers[pair] = value
-
-    def root(self, key: str) -> JSON | None:
-        return self.tables.roots.get(key)
-
-    def set_root(self, key: str, value: JSON) -> None:
-        if value is not self.tables.roots.get(key):
-            self.tables.roots[key] = value
-
-    def pairs_with_pending(self) -> Iterator[str]:
-        return (pair for pair, ledger in list(self.tables.ledgers.items())
-                if ledger and ledger["pending"]
-                and partition_of(pair, self.partitions) == self.partition)
+def partition_reference(tables: TrackerTables, partition: int) -> JSON:
+    """The reference data (FX rates, commitments) as folded on one partition."""
+    return tables.references.get(reference_key(partition)) or empty_reference()
 
 
 def local_reference(tables: TrackerTables) -> JSON:
@@ -89,17 +59,25 @@ _MISSING = object()
 
 
 @dataclass
-class BatchStore(PartitionStore):
-    """A ``PartitionStore`` that keeps the writes of a batch and sends each touched key to
-    its changelog once, at ``flush``: one changelog record per key per batch instead of
-    one per event (the fold's cost is dominated by serialising table values).
+class BatchStore:
+    """The fold's ``Store`` over the tables for one partition. It keeps the writes of a
+    batch and sends each touched key to its changelog once, at ``flush``: one changelog
+    record per key per batch instead of one per event (the fold's cost is dominated by
+    serialising table values).
 
     Writes go to the table's store and changelog directly with the batch's partition, as
     Faust's ``Table.__setitem__`` would; it cannot be used here because it takes the
     partition from the *current* event, which ``take_events`` does not set per event.
     """
 
+    tables: TrackerTables
+    partition: int
+    partitions: int
     staged: dict[tuple[str, str], JSON] = field(default_factory=dict)
+
+    @property
+    def _reference_key(self) -> str:
+        return reference_key(self.partition)
 
     def _get(self, table: TableT, key: str) -> JSON | None:
         value = self.staged.get((table.name, key), _MISSING)
