@@ -28,7 +28,7 @@ import orjson
 from schemas.events import CommitmentChanged, FxRatePublished
 from services.tracker.domain.flows import Flow, flow_of
 from services.tracker.domain.fold import apply_commitment, apply_flow, apply_fx_rate
-from services.tracker.domain.ledger import headline, settlement_shares, totals
+from services.tracker.domain.ledger import HeadlineCache, settlement_shares, totals
 from services.tracker.domain.progress import commitment_pair, progress
 from services.tracker.domain.reference import is_defined
 from services.tracker.domain.validation import Kind, validate
@@ -77,6 +77,7 @@ class Pipeline:
         app.agent(self.reference_sources, name="route-reference")(self.route_reference)
         app.agent(self.ledger_input, name="fold")(self.fold)
         self.dirty: set[str] = set()  # pairs whose metrics and snapshots are stale
+        self.headlines = HeadlineCache()
         app.timer(settings.publish_interval, name="publish-progress")(self.publish_dirty)
 
     # -- stage 1: validate and re-key ------------------------------------------------------
@@ -187,19 +188,19 @@ class Pipeline:
         ledger = self.tables.ledgers.get(pair)
         if ledger is None:  # not (or no longer) owned here
             return
-        buckets = ledger["buckets"]
-        lines = headline(buckets)  # once for both: it is the costly part
+        lines = self.headlines.lines(ledger)
         self.metrics.show_totals(pair, {k: float(v) for k, v in
-                                        totals(buckets, lines=lines).items()})
+                                        totals({}, lines=lines).items()})
         self.metrics.show_settlement(pair, {k: float(v) for k, v in
-                                            settlement_shares(buckets, lines=lines).items()})
+                                            settlement_shares({}, lines=lines).items()})
         today = date.today()
+        today_lines = self.headlines.lines(ledger, today)
         reference = partition_reference(self.tables,
                                         partition_of(pair, self.settings.partitions))
         for commitment in reference["commitments"].values():
             if not is_defined(commitment) or commitment_pair(commitment) != pair:
                 continue
-            snapshot = progress(commitment, buckets, today)
+            snapshot = progress(commitment, {}, today, lines=today_lines)
             self.metrics.show_progress(snapshot)
             value = {**snapshot.to_json(), "published_at": time.time()}
             await self.progress_updates.send(key=snapshot.commitment_id.encode(),

@@ -88,6 +88,8 @@ def worker() -> None:
     if created:
         console.print(f"Created topics: {', '.join(created)}")
     tracker = build_tracker(settings)
+    console.print(f"Worker {settings.worker_id} of {settings.app_id}: HTTP at {settings.web_url}, "
+                  f"Kafka at {settings.kafka_bootstrap}")
     from faust.worker import Worker
 
     Worker(tracker.app, loglevel=settings.log_level.upper(), quiet=True).execute_from_commandline()

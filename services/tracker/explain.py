@@ -20,7 +20,7 @@ from services.tracker.domain.fold import (
     apply_flow,
     apply_fx_rate,
 )
-from services.tracker.domain.ledger import JSON, totals
+from services.tracker.domain.ledger import JSON, buckets_of, totals
 from services.tracker.domain.periods import months_of
 from services.tracker.log import read_to_end
 from services.tracker.settings import Settings
@@ -83,7 +83,7 @@ async def explain(settings: Settings, figure: Figure) -> JSON:
 
 def summarise(replayed: Replayed, figure: Figure) -> JSON:
     ledger = replayed.store.ledgers.get(figure.pair)
-    buckets = ledger["buckets"] if ledger else {}
+    buckets = buckets_of(ledger)
     # The mirror rule: an exporter's report is hidden where the importer reported that
     # route and month.
     importer_months = set()

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from services.tracker.domain.fold import ReplayReport, replay
-from services.tracker.domain.ledger import totals
+from services.tracker.domain.ledger import buckets_of, totals
 from services.tracker.domain.progress import commitment_pair, progress
 from services.tracker.domain.reference import is_defined
 from services.tracker.domain.validation import Kind
@@ -68,7 +68,7 @@ async def read_log(settings: Settings) -> tuple[list[LogRecord], int]:
 def expected_rows(report: ReplayReport) -> tuple[dict[tuple[str, ...], str], dict[str, Any]]:
     rows: dict[tuple[str, ...], str] = {}
     for pair, ledger in report.store.ledgers.items():
-        for (sector, measure, period), amount in totals(ledger["buckets"]).items():
+        for (sector, measure, period), amount in totals(buckets_of(ledger)).items():
             rows[(pair, sector, measure, period)] = str(amount)
     commitments: dict[str, Any] = {}
     today = date.today()
@@ -76,7 +76,7 @@ def expected_rows(report: ReplayReport) -> tuple[dict[tuple[str, ...], str], dic
         if not is_defined(commitment):
             continue
         pair_ledger = report.store.ledgers.get(commitment_pair(commitment))
-        buckets = pair_ledger["buckets"] if pair_ledger else {}
+        buckets = buckets_of(pair_ledger)
         commitments[commitment_id] = progress(commitment, buckets, today).to_json()
     return rows, commitments
 

@@ -21,6 +21,8 @@ from schemas.events import SETTLEMENT_SHARE
 from services.tracker.domain.flows import VALUE
 from services.tracker.domain.ledger import (
     KNOWN_SECTORS,
+    HeadlineCache,
+    buckets_of,
     monthly_series,
     settlement_shares,
     totals,
@@ -48,6 +50,7 @@ class Views:
         self.settings = settings
         self.tables = tables
         self.metrics = metrics
+        self.headlines = HeadlineCache()
         for path, handler in (
                 ("/health/", self.health), ("/metrics", self.prometheus),
                 ("/totals/", self.totals), ("/totals/explain/", self.explain_totals),
@@ -59,6 +62,14 @@ class Views:
         # Faust's aiohttp driver exposes its Application; errors raised by aiohttp itself
         # (no route matched, wrong method) get the same JSON body as the views' errors.
         app.web.web_app.middlewares.append(json_errors)  # type: ignore[attr-defined]
+        app.on_rebalance_complete.connect(self._log_owners)
+
+    async def _log_owners(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Which worker owns which partitions: what forwarding and gathering will use."""
+        topic = self.tables.ledgers.changelog_topic.get_topic_name()
+        owners = {host: sorted(tps.get(topic, ()))
+                  for host, tps in self.app.assignor.table_metadata(topic).items()}
+        log.info("Partitions of %s by worker after the rebalance: %s", topic, owners)
 
     def _page(self, path: str, handler: Handler) -> None:
         async def get(view: faust.web.View, request: web.Request,
@@ -114,8 +125,9 @@ class Views:
                     if answer.status != 200:
                         raise BadQuery(f"worker {peer} answered {answer.status}", 502)
                     rows += orjson.loads(await answer.read())["items"]
-            except (ClientError, TimeoutError):
+            except (ClientError, TimeoutError) as error:
                 # A worker that left is listed until the group rebalances.
+                log.warning("Could not gather %s from %s: %r", request.path, peer, error)
                 raise BadQuery(f"worker {peer} is unreachable; the group is probably "
                                "rebalancing, try again shortly", 503) from None
         return rows
@@ -156,7 +168,8 @@ class Views:
         for key, ledger in list(self.tables.ledgers.items()):
             if ledger is None or (pair is not None and key != pair):
                 continue
-            for (sector, measure, period), amount in totals(ledger["buckets"], as_of).items():
+            lines = self.headlines.lines(ledger, as_of)
+            for (sector, measure, period), amount in totals({}, lines=lines).items():
                 rows.append({"pair": key, "sector": sector, "measure": measure,
                              "period": period, "value": str(amount)})
         return rows
@@ -170,7 +183,8 @@ class Views:
         for key, ledger in list(self.tables.ledgers.items()):
             if ledger is None or (pair is not None and key != pair):
                 continue
-            for (label, currency), share in settlement_shares(ledger["buckets"], as_of).items():
+            lines = self.headlines.lines(ledger, as_of)
+            for (label, currency), share in settlement_shares({}, lines=lines).items():
                 if period is None or label == period:
                     rows.append({"pair": key, "period": label, "currency": currency,
                                  "share": str(share.quantize(Decimal("0.0001")))})
@@ -201,7 +215,7 @@ class Views:
         ledger = self.tables.ledgers.get(commitment_pair(found))
         contributing = []
         for (sector, measure, period), amount in sorted(totals(
-                ledger["buckets"] if ledger else {}, as_of).items(), key=lambda kv: kv[0][2]):
+                buckets_of(ledger), as_of).items(), key=lambda kv: kv[0][2]):
             if sector == found["sector"] and measure == found["metric"]:
                 contributing.append({"period": period, "value": str(amount)})
         history = self._history_rows(found, as_of)
@@ -288,7 +302,7 @@ class Views:
 
     def _buckets(self, commitment: dict[str, Any]) -> dict[str, str]:
         ledger = self.tables.ledgers.get(commitment_pair(commitment))
-        return ledger["buckets"] if ledger else {}
+        return buckets_of(ledger)
 
     def _progress_row(self, commitment: dict[str, Any], as_of: date | None) -> Row:
         return progress(commitment, self._buckets(commitment), as_of or date.today()).to_json()

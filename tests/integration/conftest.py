@@ -45,15 +45,18 @@ def wait_until(condition: Callable[[], Any], timeout: float = 30.0, interval: fl
     """Poll ``condition`` until it returns something truthy; fail with ``message``."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
+    result: Any = None
     while time.monotonic() < deadline:
         try:
             result = condition()
             if result:
                 return result
+            last_error = None
         except (httpx.HTTPError, KeyError, ValueError) as error:
             last_error = error
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message} ({last_error})")
+    last = f"last error: {last_error}" if last_error else f"last result: {result!r:.300}"
+    raise AssertionError(f"timed out after {timeout}s waiting for {message} ({last})")
 
 
 @dataclass

@@ -54,9 +54,23 @@ def stream_of_events(count: int, seed: int, pairs: Sequence[tuple[str, str]] = P
 def year_totals(worker: Worker, sector: str = "trade") -> dict[tuple[str, str], Decimal]:
     """(pair, calendar year) -> value_usd as one worker answers for the whole deployment."""
     answer = worker.get("/totals/", params={"sector": sector, "measure": "value_usd"})
-    rows = answer.json()["items"]  # KeyError on an error body: wait_until retries
+    if answer.status_code != 200:  # wait_until retries and reports the last one
+        raise ValueError(f"{worker.url} answered {answer.status_code}: {answer.text[:300]}")
+    rows = answer.json()["items"]
     return {(r["pair"], r["period"]): Decimal(r["value"]) for r in rows
             if len(r["period"]) == 4}
+
+
+def totals_equal(worker: Worker, expected: dict[tuple[str, str], Decimal]) -> bool:
+    """True when ``year_totals`` equals ``expected``; otherwise ValueError naming the first
+    differences, which ``wait_until`` reports if they last."""
+    got = year_totals(worker)
+    differences = sorted((key, expected.get(key), got.get(key))
+                         for key in set(expected) | set(got) if expected.get(key) != got.get(key))
+    if differences:
+        raise ValueError(f"{len(differences)} totals differ (key, log, worker): "
+                         f"{differences[:3]}")
+    return True
 
 
 def own_deployment(broker: EmbeddedKafka, tmp: Path) -> Deployment:

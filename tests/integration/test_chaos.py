@@ -17,6 +17,7 @@ from tests.integration.reliability import (
     RetryingProducer,
     own_deployment,
     stream_of_events,
+    totals_equal,
     year_totals,
 )
 
@@ -81,7 +82,7 @@ def test_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
         producer.join(60)
         assert producer.acknowledged == len(records)
         assert producer.failed_attempts > 0, "the outage should have been felt by the producer"
-        wait_until(lambda: year_totals(worker) == expected, 45,
+        wait_until(lambda: totals_equal(worker, expected), 45,
                    message=f"totals equal to the log after a {outage:.0f}s broker outage")
         time.sleep(2)
         assert year_totals(worker) == expected, "no late re-application after the outage"
@@ -124,8 +125,9 @@ def test_workers_joining_leaving_and_crashing_mid_stream(deployment: Deployment)
     for worker in survivors:
         # Static members that left are dropped after the session timeout, then the group
         # rebalances and recovers: allow for that on a loaded 2-core machine.
-        wait_until(lambda w=worker: year_totals(w) == expected, 120,
-                   message=f"{worker.url} to answer totals equal to the log")
+        wait_until(lambda w=worker: totals_equal(w, expected), 120,
+                   message=f"{worker.env['TRACKER_WORKER_ID']} at {worker.url} to answer totals "
+                   "equal to the log")
     time.sleep(2)
     for worker in survivors:
         assert year_totals(worker) == expected, f"{worker.url} changed after settling"

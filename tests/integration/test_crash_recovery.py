@@ -7,7 +7,7 @@ import threading
 import time
 
 from tests.integration.conftest import Deployment, wait_until
-from tests.integration.reliability import PAIRS, stream_of_events, year_totals
+from tests.integration.reliability import PAIRS, stream_of_events, totals_equal, year_totals
 
 
 def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(
@@ -33,7 +33,7 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(
     assert not producer.is_alive()
     assert kills == 3
 
-    wait_until(lambda: year_totals(worker) == expected, 90,
+    wait_until(lambda: totals_equal(worker, expected), 90,
                message="totals equal to the log after three kill -9")
     # And they stay equal: no late re-application after recovery.
     time.sleep(3)

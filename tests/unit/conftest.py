@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from services.tracker.domain.fold import MemoryStore
-from services.tracker.domain.ledger import bucket_key, totals
+from services.tracker.domain.ledger import bucket_key, buckets_of, totals
 
 JSON = dict[str, Any]
 Record = tuple[str, bytes]
@@ -112,7 +112,7 @@ def store_totals(store: MemoryStore) -> StoreTotals:
     """Headline totals of every ledger in a store, keyed by pair as well."""
     result: StoreTotals = {}
     for pair, ledger in store.ledgers.items():
-        for (sector, measure, period), amount in totals(ledger["buckets"]).items():
+        for (sector, measure, period), amount in totals(buckets_of(ledger)).items():
             result[(pair, sector, measure, period)] = amount
     return result
 
@@ -122,7 +122,7 @@ def nonzero(figures: dict[Any, Decimal]) -> dict[Any, Decimal]:
     return {key: value for key, value in figures.items() if value != 0}
 
 
-def buckets_of(rows: Iterable[tuple[str, str, str, str, str, str]]) -> dict[str, str]:
+def buckets_from(rows: Iterable[tuple[str, str, str, str, str, str]]) -> dict[str, str]:
     """Buckets from (sector, measure, route, role, month, amount) rows."""
     return {bucket_key(sector, measure, route, role, month): amount
             for sector, measure, route, role, month, amount in rows}

@@ -4,8 +4,12 @@ State is split by key so each piece can live in one table value:
 
 * a *root entry* per original event id (``pair/root_id``) remembers which events touched
   that flow (original, corrections, duplicates) and what each changed;
-* a *ledger* per pair holds the monthly buckets the totals are derived from, the events
-  waiting for an FX rate, and the position of the last change it applied.
+* a *ledger* per pair holds the buckets the totals are derived from, grouped by month, the
+  events waiting for an FX rate, and the position of the last change it applied.
+
+A change copies only the months it touches (a month's buckets are never modified in
+place), so its cost does not grow with the pair's history, and a month whose buckets are
+the same object as before has not changed (``HeadlineCache`` relies on that).
 
 Every change carries its position in the ledger-input log (offset, sequence). A value that
 already reflects a position ignores it, so an event replayed after a crash - whatever
@@ -126,8 +130,21 @@ def record(entry: JSON | None, flow: Flow, contribution: Buckets, position: Posi
 
 
 def empty_ledger(pair: str) -> JSON:
-    return {"pair": pair, "position": None, "buckets": {}, "bucket_events": {}, "pending": [],
+    """``months``: month -> buckets of that month; ``month_events``: month -> bucket key ->
+    how many events contribute to that bucket."""
+    return {"pair": pair, "position": None, "months": {}, "month_events": {}, "pending": [],
             "counts": {"applied": 0, "corrected": 0, "superseded": 0, "duplicate": 0}}
+
+
+def month_of_key(key: str) -> str:
+    return key.split("|", 5)[4][:7]
+
+
+def buckets_of(ledger: JSON | None) -> Buckets:
+    """Every bucket of a ledger, all months together."""
+    if ledger is None:
+        return {}
+    return {key: amount for month in ledger["months"].values() for key, amount in month.items()}
 
 
 def apply_change(ledger: JSON, change: Change, position: Position,
@@ -141,17 +158,27 @@ def apply_change(ledger: JSON, change: Change, position: Position,
     """
     if not is_after(position, ledger["position"]):
         return ledger
-    buckets = dict(ledger["buckets"])
-    events = dict(ledger["bucket_events"])
+    months = dict(ledger["months"])
+    month_events = dict(ledger["month_events"])
+    copied: set[str] = set()
     for sign, part in ((-1, change.before), (1, change.after)):
         for key, amount in (part or {}).items():
+            month = month_of_key(key)
+            if month not in copied:  # copy on first write: earlier values stay as they were
+                months[month] = dict(months.get(month, {}))
+                month_events[month] = dict(month_events.get(month, {}))
+                copied.add(month)
+            buckets, events = months[month], month_events[month]
             buckets[key] = str(MONEY.add(Decimal(buckets.get(key, "0")),
                                          MONEY.multiply(sign, Decimal(amount))))
             events[key] = events.get(key, 0) + sign
             if events[key] == 0:
                 del buckets[key], events[key]
+    for month in copied:
+        if not month_events[month]:
+            del months[month], month_events[month]
     counts = {**ledger["counts"], change.outcome: ledger["counts"][change.outcome] + 1}
-    updated = {**ledger, "buckets": buckets, "bucket_events": events, "counts": counts,
+    updated = {**ledger, "months": months, "month_events": month_events, "counts": counts,
                "position": list(position)}
     if released is not None:
         updated["pending"] = [item for item in ledger["pending"]
@@ -232,12 +259,13 @@ def totals(buckets: Buckets, as_of: date | None = None,
 
 
 def monthly_series(buckets: Buckets, sector: str, measure: str,
-                   as_of: date | None = None) -> dict[str, Decimal]:
+                   as_of: date | None = None, lines: Headline | None = None
+                   ) -> dict[str, Decimal]:
     """month -> amount for one sector (or ``all``) and measure."""
     series: dict[str, Decimal] = defaultdict(Decimal)
     with localcontext(MONEY):
         for (flow_sector, flow_measure, month), amount in headline_months(
-                buckets, as_of).items():
+                buckets, as_of, lines).items():
             if flow_measure == measure and sector in ("all", flow_sector):
                 series[month] += amount
     return dict(series)
@@ -269,6 +297,38 @@ def settlement_shares(buckets: Buckets, as_of: date | None = None,
             for currency, amount in currencies.items():
                 shares[(period, currency)] = amount / total if total else Decimal(0)
     return shares
+
+
+class HeadlineCache:
+    """The ``headline`` of ledgers, recomputing only the months that changed.
+
+    The mirror rule works within a route and month, so a ledger's headline is the sum of
+    its months' headlines. A month's buckets are replaced, never modified, when they
+    change (see ``apply_change``), so a cached month is current while its buckets are the
+    very object it was computed from; holding that object keeps the identity check sound.
+    """
+
+    def __init__(self) -> None:
+        self._months: dict[tuple[str, str], tuple[Buckets, Headline]] = {}
+
+    def lines(self, ledger: JSON, as_of: date | None = None) -> Headline:
+        """``headline(buckets_of(ledger), as_of)``."""
+        limit = as_of.isoformat()[:7] if as_of else None
+        result: Headline = defaultdict(Decimal)
+        with localcontext(MONEY):
+            for month, buckets in ledger["months"].items():
+                if limit is not None and month >= limit:
+                    if month == limit:  # partly after as_of: not cached
+                        for line, amount in headline(buckets, as_of).items():
+                            result[line] += amount
+                    continue
+                cached = self._months.get((ledger["pair"], month))
+                if cached is None or cached[0] is not buckets:
+                    cached = self._months[(ledger["pair"], month)] = (buckets,
+                                                                      headline(buckets))
+                for line, amount in cached[1].items():
+                    result[line] += amount
+        return dict(result)
 
 
 KNOWN_SECTORS = (*SECTORS, "all")

@@ -23,7 +23,14 @@ from typing import Any, Literal
 
 from schemas.events import SETTLEMENT_SHARE
 from services.tracker.domain.flows import VALUE
-from services.tracker.domain.ledger import JSON, MONEY, Buckets, monthly_series, settlement
+from services.tracker.domain.ledger import (
+    JSON,
+    MONEY,
+    Buckets,
+    Headline,
+    monthly_series,
+    settlement,
+)
 from services.tracker.domain.periods import add_months, month_label, month_start, months_between
 
 Status = Literal["achieved", "on_track", "at_risk", "off_track", "withdrawn"]
@@ -71,20 +78,22 @@ def commitment_pair(commitment: JSON) -> str:
     return f"{low}-{high}"
 
 
-def progress(commitment: JSON, buckets: Buckets, as_of: date) -> Progress:
-    """Progress of one (declared or revised) commitment as of ``as_of``."""
+def progress(commitment: JSON, buckets: Buckets, as_of: date,
+             lines: Headline | None = None) -> Progress:
+    """Progress of one (declared or revised) commitment as of ``as_of``. ``lines``: the
+    ``headline`` of the buckets as of that day when the caller has it already."""
     start = date.fromisoformat(commitment["period_start"])
     deadline = date.fromisoformat(commitment["deadline"])
     target = Decimal(commitment["target"])
     share_of = commitment.get("currency") if commitment["metric"] == SETTLEMENT_SHARE else None
     series = monthly_series(buckets, commitment["sector"],
-                            VALUE if share_of else commitment["metric"], as_of)
+                            VALUE if share_of else commitment["metric"], as_of, lines)
     last_allowed = min(month_label(as_of), month_label(deadline))
     months_with_data = [m for m in series if month_label(start) <= m <= last_allowed]
     last = max(months_with_data) if months_with_data else None
     if share_of:
         paid_in = {month: amount for (month, currency), amount in settlement(
-            buckets, commitment["sector"], as_of).items() if currency == share_of}
+            buckets, commitment["sector"], as_of, lines).items() if currency == share_of}
         achieved, run_rate, met_in = _share(series, paid_in, start, target, last)
     elif commitment["basis"] == "annual":
         achieved, run_rate, met_in = _annual(series, start, target, last)

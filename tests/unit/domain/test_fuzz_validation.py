@@ -20,7 +20,7 @@ from schemas.codes import COUNTRIES, CURRENCIES
 from schemas.events import CommitmentChanged, FxRatePublished
 from services.tracker.domain.flows import Flow, flow_of
 from services.tracker.domain.fold import replay
-from services.tracker.domain.ledger import totals
+from services.tracker.domain.ledger import buckets_of, totals
 from services.tracker.domain.progress import progress
 from services.tracker.domain.validation import MODELS, Kind, validate
 from services.tracker.errors import InvalidEventError
@@ -211,7 +211,7 @@ def digest(kind: Kind, event: Any, raw: bytes | None, max_bytes: int) -> None:
     if kind in TRANSACTIONS:
         assert report.outcomes.get("duplicate") == 1, report.outcomes
     for ledger in report.store.ledgers.values():
-        totals(ledger["buckets"])
+        totals(buckets_of(ledger))
 
 
 def test_the_valid_bases_are_valid() -> None:
@@ -294,7 +294,7 @@ def progress_after(records: list[tuple[Kind, dict[str, Any]]]) -> list[dict[str,
     report = replay([(kind, orjson.dumps(event)) for kind, event in records])
     assert report.dead_letters == []
     ledger = report.store.ledgers.get("IN-RU")
-    buckets = ledger["buckets"] if ledger else {}
+    buckets = buckets_of(ledger)
     return [progress(commitment, buckets, date(2025, 6, 30)).to_json()
             for commitment in report.store.reference_value["commitments"].values()]
 

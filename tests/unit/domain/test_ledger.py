@@ -15,6 +15,7 @@ from services.tracker.domain.ledger import (
     add_pending,
     apply_change,
     bucket_key,
+    buckets_of,
     contribution_of,
     empty_ledger,
     headline_months,
@@ -120,7 +121,7 @@ def test_apply_change_subtracts_before_and_adds_after():
                           (1, 0))
     ledger = apply_change(ledger, Change("corrected", "t2", {KEY_MAY: "100"}, {KEY_MAY: "80"}),
                           (2, 0))
-    assert Decimal(ledger["buckets"][KEY_MAY]) == 80
+    assert Decimal(buckets_of(ledger)[KEY_MAY]) == 80
     assert ledger["counts"] == {"applied": 1, "corrected": 1, "superseded": 0, "duplicate": 0}
     assert ledger["position"] == [2, 0]
 
@@ -131,7 +132,7 @@ def test_apply_change_ignores_positions_already_reflected():
     assert apply_change(ledger, change, (5, 1)) is ledger
     assert apply_change(ledger, change, (5, 0)) is ledger
     assert apply_change(ledger, change, (4, 9)) is ledger
-    assert Decimal(apply_change(ledger, change, (5, 2))["buckets"][KEY_MAY]) == 200
+    assert Decimal(buckets_of(apply_change(ledger, change, (5, 2)))[KEY_MAY]) == 200
 
 
 def test_pending_flows_wait_for_a_rate_and_leave_by_event_id():
@@ -146,13 +147,13 @@ def test_pending_flows_wait_for_a_rate_and_leave_by_event_id():
     change = Change("applied", "t1", None, {KEY_MAY: "110"})
     left = apply_change(ledger, change, (3, 2), released=released)
     assert [item["flow"]["event_id"] for item in left["pending"]] == ["t2"]
-    assert left["buckets"] == {KEY_MAY: "110"}, "released in the same write that applies it"
+    assert buckets_of(left) == {KEY_MAY: "110"}, "released in the same write that applies it"
 
 
 # -- headline totals: the mirror rule -----------------------------------------------------
 
 def test_importer_figure_is_preferred_over_the_exporters_for_the_same_route_and_month(make):
-    buckets = make.buckets_of([
+    buckets = make.buckets_from([
         ("trade", "value_usd", "RU>IN", "importer", "2024-05", "100"),
         ("trade", "value_usd", "RU>IN", "exporter", "2024-05", "90"),
     ])
@@ -160,7 +161,7 @@ def test_importer_figure_is_preferred_over_the_exporters_for_the_same_route_and_
 
 
 def test_exporter_figure_counts_where_the_importer_reported_nothing(make):
-    buckets = make.buckets_of([
+    buckets = make.buckets_from([
         ("trade", "value_usd", "RU>IN", "importer", "2024-05", "100"),
         ("trade", "value_usd", "RU>IN", "exporter", "2024-06", "70"),   # other month
         ("trade", "value_usd", "IN>RU", "exporter", "2024-05", "40"),   # other route
@@ -189,7 +190,7 @@ def test_mirror_rule_end_to_end(make):
 
 
 def test_totals_cover_year_fiscal_year_month_and_sector_all(make):
-    buckets = make.buckets_of([
+    buckets = make.buckets_from([
         ("trade", "value_usd", "RU>IN", "importer", "2024-03", "10"),
         ("trade", "value_usd", "RU>IN", "importer", "2024-04", "20"),
         ("energy", "value_usd", "RU>IN", "importer", "2024-04", "5"),
@@ -219,7 +220,7 @@ def test_totals_cover_year_fiscal_year_month_and_sector_all(make):
 
 
 def test_monthly_series_by_sector_and_for_all(make):
-    buckets = make.buckets_of([
+    buckets = make.buckets_from([
         ("trade", "value_usd", "RU>IN", "importer", "2024-04", "20"),
         ("trade", "value_usd", "RU>IN", "exporter", "2024-04", "999"),
         ("defense", "value_usd", "RU>IN", "importer", "2024-04", "7"),

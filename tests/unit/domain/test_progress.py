@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from services.tracker.domain.fold import replay
-from services.tracker.domain.ledger import bucket_key
+from services.tracker.domain.ledger import bucket_key, buckets_of
 from services.tracker.domain.progress import commitment_pair, month_end, progress
 
 
@@ -207,7 +207,7 @@ def test_progress_of_a_declared_commitment_from_replayed_events(make):
         make.defense("d4", stage="delivered", amount="100", occurred_at="2024-03-20"),
     ])
     stored = report.store.reference()["commitments"]["c1"]
-    buckets = report.store.ledgers["IN-RU"]["buckets"]
+    buckets = buckets_of(report.store.ledgers["IN-RU"])
     result = progress(stored, buckets, date(2024, 3, 31))
     # cumulative (defense default): deliveries only, 300 + 100 = 400 over 2024-01..2024-03,
     # run-rate 400 / 3 * 12 = 1600 a year; 600 to go -> ceil(600 / 1600 * 12) = 5 months
