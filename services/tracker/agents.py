@@ -26,6 +26,7 @@ import faust
 import orjson
 
 from schemas.events import CommitmentChanged, FxRatePublished
+from services.tracker.continuity import OffsetContinuity
 from services.tracker.domain.flows import Flow, flow_of
 from services.tracker.domain.fold import apply_commitment, apply_flow, apply_fx_rate
 from services.tracker.domain.ledger import HeadlineCache, settlement_shares, totals
@@ -76,9 +77,15 @@ class Pipeline:
         app.agent(self.transactions, name="route-transactions")(self.route_transactions)
         app.agent(self.reference_sources, name="route-reference")(self.route_reference)
         app.agent(self.ledger_input, name="fold")(self.fold)
+        self.continuity = OffsetContinuity(app)
+        app.on_partitions_assigned.connect(self._on_assigned)
         self.dirty: set[str] = set()  # pairs whose metrics and snapshots are stale
         self.headlines = HeadlineCache()
         app.timer(settings.publish_interval, name="publish-progress")(self.publish_dirty)
+
+    async def _on_assigned(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        assigned, *_ = args  # Faust sends the new assignment
+        self.continuity.keep_only(set(assigned))
 
     # -- stage 1: validate and re-key ------------------------------------------------------
 
@@ -95,6 +102,8 @@ class Pipeline:
     async def route_transactions(self, stream: faust.StreamT) -> None:
         async for event in stream.events():
             message = event.message
+            if not await self.continuity.admit(message):
+                continue
             try:
                 flow = flow_of(validate(self.kinds[message.topic], event.value,  # type: ignore[arg-type]
                                         self.settings.max_event_bytes))
@@ -109,6 +118,8 @@ class Pipeline:
     async def route_reference(self, stream: faust.StreamT) -> None:
         async for event in stream.events():
             message = event.message
+            if not await self.continuity.admit(message):
+                continue
             kind = self.kinds[message.topic]
             try:
                 validated = validate(kind, event.value, self.settings.max_event_bytes)
@@ -139,6 +150,8 @@ class Pipeline:
             applied: list[tuple[float, str]] = []
             for event in events:
                 message = event.message
+                if not await self.continuity.admit(message):
+                    continue
                 store = stores.get(message.partition)
                 if store is None:
                     store = stores[message.partition] = BatchStore(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import faust
-from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CollectorRegistry
 
 from services.tracker.agents import Pipeline
 from services.tracker.app import create_faust_app
 from services.tracker.metrics import FAUST_PREFIX, TrackerMetrics
+from services.tracker.monitor import LagMonitor
 from services.tracker.settings import Settings
 from services.tracker.tables import TrackerTables
 from services.tracker.views import Views
@@ -33,8 +34,8 @@ def build_tracker(settings: Settings) -> Tracker:
     metrics = TrackerMetrics(registry)
     # Faust's own health in the same registry (no page of its own: /metrics serves both):
     # rebalances and recoveries, end and committed offsets per partition (their difference
-    # is the consumer lag), send and commit latencies.
-    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(registry, FAUST_PREFIX))
+    # is the consumer lag), commit latency, send errors.
+    app.monitor = LagMonitor(metrics=FaustMetrics.create(registry, FAUST_PREFIX))
     pipeline = Pipeline(app, settings, tables, metrics)
     views = Views(app, settings, tables, metrics)
     return Tracker(settings, app, tables, metrics, pipeline, views)

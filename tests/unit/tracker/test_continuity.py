@@ -1,0 +1,87 @@
+"""The guard against records Faust skips around a rebalance (faust-streaming#216)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from faust.types import TP
+
+from services.tracker.continuity import OffsetContinuity
+
+TRADE = TP("trade-transactions", 2)
+
+
+@dataclass
+class FakeConsumer:
+    seeks: list[tuple[TP, int]] = field(default_factory=list)
+    _gap: dict[TP, Any] = field(default_factory=lambda: defaultdict(list))
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+@dataclass
+class FakeApp:
+    consumer: FakeConsumer = field(default_factory=FakeConsumer)
+
+
+@dataclass
+class Message:
+    tp: TP
+    offset: int
+
+
+def admitted(guard: OffsetContinuity, *offsets: int, tp: TP = TRADE) -> list[int]:
+    """Offsets the guard admits; after each one, its delayed seek (if any) runs."""
+    async def run() -> list[int]:
+        passed = []
+        for offset in offsets:
+            if await guard.admit(Message(tp, offset)):
+                passed.append(offset)
+            await asyncio.gather(*guard.pending_seeks.values())
+        return passed
+    return asyncio.run(run())
+
+
+def guard() -> tuple[OffsetContinuity, FakeConsumer]:
+    app = FakeApp()
+    return OffsetContinuity(app, seek_delay=0), app.consumer  # type: ignore[arg-type]
+
+
+def test_records_in_order_and_replays_pass():
+    continuity, consumer = guard()
+    assert admitted(continuity, 5, 6, 7, 3, 4, 5, 6, 7, 8) == [5, 6, 7, 3, 4, 5, 6, 7, 8]
+    assert consumer.seeks == []
+
+
+def test_a_jump_ahead_seeks_back_and_skips_until_the_expected_record_returns():
+    continuity, consumer = guard()
+    consumer._gap[TRADE].append((114, 304))
+    assert admitted(continuity, 112, 113, 304, 305, 306, 114, 115) == [112, 113, 114, 115]
+    # Every record still ahead seeks again: only the seek after the last one sticks.
+    assert consumer.seeks == [(TRADE, 114)] * 3
+    assert TRADE not in consumer._gap, "the gap Faust noted must not be committed"
+    assert continuity.rewinds == 1
+    assert admitted(continuity, 117) == []
+    assert continuity.rewinds == 2
+
+
+def test_offsets_without_records_are_accepted_once_the_broker_confirms_the_gap():
+    continuity, consumer = guard()
+    # e.g. transaction markers at 11 and 12: after each seek the broker answers with 13.
+    assert admitted(continuity, 10, 13, 13, 13, 13, 13, 14) == [10, 13, 14]
+    assert consumer.seeks == [(TRADE, 11)] * 4
+
+
+def test_partitions_moved_away_are_forgotten():
+    continuity, consumer = guard()
+    other = TP("trade-transactions", 3)
+    admitted(continuity, 10)
+    admitted(continuity, 50, tp=other)
+    continuity.keep_only({other})
+    assert admitted(continuity, 400) == [400], "a partition coming back starts afresh"
+    assert admitted(continuity, 52, tp=other) == []
+    assert consumer.seeks == [(other, 51)]
