@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +33,31 @@ TRUE_GAP_REPEATS = 5
 SEEK_DELAY = 0.05
 
 
+Committed = Callable[[Any], Awaitable[int | None]]
+
+
+def committed_offset(app: faust.App) -> Committed:
+    """The group's committed offset of a partition, asked of the broker through Faust's
+    consumer (which lives in a thread of its own)."""
+    async def committed(tp: Any) -> int | None:
+        thread = app.consumer._thread  # type: ignore[attr-defined]
+        consumer = thread._ensure_consumer()
+        offset: int | None = await thread.call_thread(
+            consumer.committed, TopicPartition(tp.topic, tp.partition))
+        return offset
+    return committed
+
+
 class OffsetContinuity:
-    def __init__(self, app: faust.App, seek_delay: float = SEEK_DELAY) -> None:
+    """Per partition, the next offset to process; for a partition newly assigned here, the
+    group's committed offset, where Faust resumes."""
+
+    def __init__(self, app: faust.App, committed: Committed | None = None,
+                 seek_delay: float = SEEK_DELAY) -> None:
         self.app = app
+        self.committed = committed or committed_offset(app)
         self.seek_delay = seek_delay
-        self.expected: dict[Any, int] = {}  # TP -> next offset to process
+        self.expected: dict[Any, int | None] = {}  # TP -> next offset to process
         self.ahead: dict[Any, tuple[int, int]] = {}  # TP -> (last offset ahead, times in a row)
         self.pending_seeks: dict[Any, asyncio.Task[None]] = {}
         self.rewinds = 0
@@ -50,6 +72,8 @@ class OffsetContinuity:
         """True to process ``message``; False to skip it because records before it were
         skipped - the consumer is sent back to them and it will come again."""
         tp, offset = message.tp, message.offset
+        if tp not in self.expected:
+            self.expected[tp] = await self._committed_or_none(tp)
         expected = self.expected.get(tp)
         last_ahead, times = self.ahead.get(tp, (None, 0))
         times = times + 1 if offset == last_ahead else 1
@@ -67,6 +91,14 @@ class OffsetContinuity:
         if tp not in self.pending_seeks:
             self.pending_seeks[tp] = asyncio.ensure_future(self._seek_back(tp))
         return False
+
+    async def _committed_or_none(self, tp: Any) -> int | None:
+        try:
+            return await self.committed(tp)
+        except Exception as error:  # the guard must never stop the stream
+            log.warning("%s[%d]: committed offset unknown (%r); following the records as "
+                        "they come", tp.topic, tp.partition, error)
+            return None
 
     async def _seek_back(self, tp: Any) -> None:
         try:

@@ -46,9 +46,14 @@ def admitted(guard: OffsetContinuity, *offsets: int, tp: TP = TRADE) -> list[int
     return asyncio.run(run())
 
 
-def guard() -> tuple[OffsetContinuity, FakeConsumer]:
+def guard(committed: dict[TP, int] | None = None) -> tuple[OffsetContinuity, FakeConsumer]:
+    """A guard over a fake consumer; ``committed``: the group's committed offsets."""
+    async def committed_offset(tp: TP) -> int | None:
+        return (committed or {}).get(tp)
+
     app = FakeApp()
-    return OffsetContinuity(app, seek_delay=0), app.consumer  # type: ignore[arg-type]
+    return (OffsetContinuity(app, committed_offset, seek_delay=0),  # type: ignore[arg-type]
+            app.consumer)
 
 
 def test_records_in_order_and_replays_pass():
@@ -74,6 +79,18 @@ def test_offsets_without_records_are_accepted_once_the_broker_confirms_the_gap()
     # e.g. transaction markers at 11 and 12: after each seek the broker answers with 13.
     assert admitted(continuity, 10, 13, 13, 13, 13, 13, 14) == [10, 13, 14]
     assert consumer.seeks == [(TRADE, 11)] * 4
+
+
+def test_a_newly_assigned_partition_starts_at_the_committed_offset():
+    continuity, consumer = guard(committed={TRADE: 40})
+    assert admitted(continuity, 57, 40, 41) == [40, 41], "57 came before the seek to 40"
+    assert consumer.seeks == [(TRADE, 40)]
+
+
+def test_a_partition_never_committed_starts_with_its_first_record():
+    continuity, consumer = guard()
+    assert admitted(continuity, 0, 1) == [0, 1]
+    assert consumer.seeks == []
 
 
 def test_partitions_moved_away_are_forgotten():
