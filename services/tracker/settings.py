@@ -36,8 +36,10 @@ class Settings(BaseSettings):
 
     max_event_bytes: int = Field(64 * 1024, ge=256, description="Larger payloads are refused.")
     fold_batch_size: int = Field(1000, ge=1, description="Most events folded per batch.")
+    # Every batch writes each touched ledger whole to its changelog: a longer wait means
+    # fewer, fuller batches (100,000 events: 1,106 -> 1,602 events/s going 0.02 -> 0.1 s).
     fold_batch_within: float = Field(
-        0.02, gt=0, le=5, description="Seconds a batch waits to fill before it is folded.")
+        0.1, gt=0, le=5, description="Seconds a batch waits to fill before it is folded.")
     producer_linger_ms: int = Field(
         5, ge=0, le=1000, description="Milliseconds the producer waits to batch records.")
     publish_interval: float = Field(
