@@ -38,7 +38,8 @@ Committed = Callable[[Any], Awaitable[int | None]]
 
 def committed_offset(app: faust.App) -> Committed:
     """The group's committed offset of a partition, asked of the broker through Faust's
-    consumer (which lives in a thread of its own)."""
+    consumer. Faust has no public call for it: its aiokafka consumer lives in a thread of
+    its own, reached as Faust's own ``seek_to_committed`` does (``_thread.call_thread``)."""
     async def committed(tp: Any) -> int | None:
         thread = app.consumer._thread  # type: ignore[attr-defined]
         consumer = thread._ensure_consumer()
