@@ -53,7 +53,7 @@ class Pipeline:
     """Holds the topics and registers the agents on the app."""
 
     def __init__(self, app: faust.App, settings: Settings, tables: TrackerTables,
-                 metrics: TrackerMetrics) -> None:
+                 metrics: TrackerMetrics, headlines: HeadlineCache) -> None:
         self.app = app
         self.settings = settings
         self.tables = tables
@@ -80,7 +80,7 @@ class Pipeline:
         self.continuity = OffsetContinuity(app)
         app.on_partitions_assigned.connect(self._on_assigned)
         self.dirty: set[str] = set()  # pairs whose metrics and snapshots are stale
-        self.headlines = HeadlineCache()
+        self.headlines = headlines
         app.timer(settings.publish_interval, name="publish-progress")(self.publish_dirty)
 
     async def _on_assigned(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from services.tracker.agents import Pipeline
 from services.tracker.app import create_faust_app
+from services.tracker.domain.ledger import HeadlineCache
 from services.tracker.metrics import FAUST_PREFIX, TrackerMetrics
 from services.tracker.monitor import LagMonitor
 from services.tracker.settings import Settings
@@ -36,6 +37,7 @@ def build_tracker(settings: Settings) -> Tracker:
     # rebalances and recoveries, end and committed offsets per partition (their difference
     # is the consumer lag), commit latency, send errors.
     app.monitor = LagMonitor(metrics=FaustMetrics.create(registry, FAUST_PREFIX))
-    pipeline = Pipeline(app, settings, tables, metrics)
-    views = Views(app, settings, tables, metrics)
+    headlines = HeadlineCache()  # one cache for the publish timer and the views
+    pipeline = Pipeline(app, settings, tables, metrics, headlines)
+    views = Views(app, settings, tables, metrics, headlines)
     return Tracker(settings, app, tables, metrics, pipeline, views)

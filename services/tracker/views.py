@@ -45,12 +45,12 @@ Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 class Views:
     def __init__(self, app: faust.App, settings: Settings, tables: TrackerTables,
-                 metrics: TrackerMetrics) -> None:
+                 metrics: TrackerMetrics, headlines: HeadlineCache) -> None:
         self.app = app
         self.settings = settings
         self.tables = tables
         self.metrics = metrics
-        self.headlines = HeadlineCache()
+        self.headlines = headlines
         for path, handler in (
                 ("/health/", self.health), ("/metrics", self.prometheus),
                 ("/totals/", self.totals), ("/totals/explain/", self.explain_totals),
