@@ -31,6 +31,9 @@ TRUE_GAP_REPEATS = 5
 # seek made while the stream handles that record is undone at once (the records read again
 # fall below the read offset and are dropped). Seeking a moment later lands after it.
 SEEK_DELAY = 0.05
+# When even that seek was undone and no record follows to trigger another (the stale ones
+# were the partition's last), the seek is repeated until the expected record comes.
+SEEK_RETRY = 1.0
 
 
 Committed = Callable[[Any], Awaitable[int | None]]
@@ -54,10 +57,11 @@ class OffsetContinuity:
     group's committed offset, where Faust resumes."""
 
     def __init__(self, app: faust.App, committed: Committed | None = None,
-                 seek_delay: float = SEEK_DELAY) -> None:
+                 seek_delay: float = SEEK_DELAY, seek_retry: float = SEEK_RETRY) -> None:
         self.app = app
         self.committed = committed or committed_offset(app)
         self.seek_delay = seek_delay
+        self.seek_retry = seek_retry
         self.expected: dict[Any, int | None] = {}  # TP -> next offset to process
         self.ahead: dict[Any, tuple[int, int]] = {}  # TP -> (last offset ahead, times in a row)
         self.pending_seeks: dict[Any, asyncio.Task[None]] = {}
@@ -103,14 +107,17 @@ class OffsetContinuity:
 
     async def _seek_back(self, tp: Any) -> None:
         try:
-            await asyncio.sleep(self.seek_delay)
-            expected = self.expected.get(tp)
-            if tp not in self.ahead or expected is None:
-                return  # back in order meanwhile, or moved to another worker
-            consumer = self.app.consumer
-            await consumer.seek(tp, expected)
-            # Faust noted the skipped range as a gap, which its next commit would count
-            # as processed; the records are read again, so the gap must go.
-            consumer._gap.pop(tp, None)  # type: ignore[attr-defined]
+            delay = self.seek_delay
+            while True:
+                await asyncio.sleep(delay)
+                expected = self.expected.get(tp)
+                if tp not in self.ahead or expected is None:
+                    return  # back in order, or moved to another worker
+                consumer = self.app.consumer
+                await consumer.seek(tp, expected)
+                # Faust noted the skipped range as a gap, which its next commit would count
+                # as processed; the records are read again, so the gap must go.
+                consumer._gap.pop(tp, None)  # type: ignore[attr-defined]
+                delay = self.seek_retry
         finally:
             self.pending_seeks.pop(tp, None)
