@@ -94,9 +94,9 @@ def test_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
 NEVER_COMMITTED = (
     "INTERMITTENT (issue 6 stays open): a partition that was never committed - its owner "
     "left within seconds - is sometimes not read at all by the worker that gains it, so "
-    "its records are missing (seen in 2 of the last ~12 CI-like runs); the records Faust "
-    "skipped around a rebalance (faust-streaming#216), the cause of the earlier failures, "
-    "are handled by services/tracker/continuity.py.")
+    "its records are missing (2 of 3 leave attempts in the last full run under load); the "
+    "records Faust skipped around a rebalance (faust-streaming#216), the cause of the "
+    "earlier failures, are handled by services/tracker/continuity.py.")
 
 
 @pytest.mark.xfail(strict=False, reason=NEVER_COMMITTED)
