@@ -21,6 +21,7 @@ from schemas.events import SETTLEMENT_SHARE
 from services.tracker.domain.flows import VALUE
 from services.tracker.domain.ledger import (
     KNOWN_SECTORS,
+    Headline,
     HeadlineCache,
     buckets_of,
     monthly_series,
@@ -300,16 +301,18 @@ class Views:
             return commitment if is_defined(commitment) else None
         return definition_as_of(commitment, as_of)
 
-    def _buckets(self, commitment: dict[str, Any]) -> dict[str, str]:
+    def _lines(self, commitment: dict[str, Any], as_of: date) -> Headline:
+        """The headline of the commitment's pair as of a day, from the shared cache."""
         ledger = self.tables.ledgers.get(commitment_pair(commitment))
-        return buckets_of(ledger)
+        return self.headlines.lines(ledger, as_of) if ledger else {}
 
     def _progress_row(self, commitment: dict[str, Any], as_of: date | None) -> Row:
-        return progress(commitment, self._buckets(commitment), as_of or date.today()).to_json()
+        day = as_of or date.today()
+        return progress(commitment, {}, day, lines=self._lines(commitment, day)).to_json()
 
     def _history_rows(self, commitment: dict[str, Any], as_of: date | None) -> list[Row]:
         """Progress at the end of each month from the period start (or first data)."""
-        buckets = self._buckets(commitment)
+        buckets = buckets_of(self.tables.ledgers.get(commitment_pair(commitment)))
         measure = VALUE if commitment["metric"] == SETTLEMENT_SHARE else commitment["metric"]
         months = sorted(monthly_series(buckets, commitment["sector"], measure, as_of))
         if not months:
@@ -319,7 +322,8 @@ class Views:
                    month_label(date.fromisoformat(commitment["deadline"])))
         rows = []
         for month in months_between(start, last):
-            snapshot = progress(commitment, buckets, month_end(month)).to_json()
+            day = month_end(month)
+            snapshot = progress(commitment, {}, day, lines=self._lines(commitment, day)).to_json()
             rows.append({"month": month, "target": snapshot["target"],
                          "achieved": snapshot["achieved"], "ratio": snapshot["ratio"],
                          "status": snapshot["status"]})
