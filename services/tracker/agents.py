@@ -77,15 +77,17 @@ class Pipeline:
         app.agent(self.transactions, name="route-transactions")(self.route_transactions)
         app.agent(self.reference_sources, name="route-reference")(self.route_reference)
         app.agent(self.ledger_input, name="fold")(self.fold)
-        self.continuity = OffsetContinuity(app)
-        app.on_partitions_assigned.connect(self._on_assigned)
+        self.continuity = OffsetContinuity(app, {
+            *self.transactions.topics, *self.reference_sources.topics,
+            *self.ledger_input.topics})
+        app.on_rebalance_complete.connect(self._before_streams_resume)
         self.dirty: set[str] = set()  # pairs whose metrics and snapshots are stale
         self.headlines = headlines
         app.timer(settings.publish_interval, name="publish-progress")(self.publish_dirty)
 
-    async def _on_assigned(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        assigned, *_ = args  # Faust sends the new assignment
-        self.continuity.keep_only(set(assigned))
+    async def _before_streams_resume(self, sender: Any, /, *args: Any, signal: Any,
+                                     **kwargs: Any) -> None:
+        await self.continuity.rebase()
 
     # -- stage 1: validate and re-key ------------------------------------------------------
 
@@ -102,7 +104,7 @@ class Pipeline:
     async def route_transactions(self, stream: faust.StreamT) -> None:
         async for event in stream.events():
             message = event.message
-            if not await self.continuity.admit(message):
+            if not self.continuity.admit(message):
                 continue
             try:
                 flow = flow_of(validate(self.kinds[message.topic], event.value,  # type: ignore[arg-type]
@@ -118,7 +120,7 @@ class Pipeline:
     async def route_reference(self, stream: faust.StreamT) -> None:
         async for event in stream.events():
             message = event.message
-            if not await self.continuity.admit(message):
+            if not self.continuity.admit(message):
                 continue
             kind = self.kinds[message.topic]
             try:
@@ -150,7 +152,7 @@ class Pipeline:
             applied: list[tuple[float, str]] = []
             for event in events:
                 message = event.message
-                if not await self.continuity.admit(message):
+                if not self.continuity.admit(message):
                     continue
                 store = stores.get(message.partition)
                 if store is None:

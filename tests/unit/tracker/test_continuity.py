@@ -1,4 +1,5 @@
-"""The guard against records Faust skips around a rebalance (faust-streaming#216)."""
+"""The guard against records lost around a rebalance: records Faust skips after a jump ahead
+(faust-streaming#216) and partitions never committed (see services/tracker/continuity.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ TRADE = TP("trade-transactions", 2)
 
 @dataclass
 class FakeConsumer:
+    assigned: set[TP] = field(default_factory=set)
     seeks: list[tuple[TP, int]] = field(default_factory=list)
     _gap: dict[TP, Any] = field(default_factory=lambda: defaultdict(list))
+
+    def assignment(self) -> set[TP]:
+        return self.assigned
 
     async def seek(self, tp: TP, offset: int) -> None:
         self.seeks.append((tp, offset))
@@ -40,7 +45,7 @@ def admitted(guard: OffsetContinuity, *offsets: int, tp: TP = TRADE) -> list[int
     async def run() -> list[int]:
         passed = []
         for offset in offsets:
-            if await guard.admit(Message(tp, offset)):
+            if guard.admit(Message(tp, offset)):
                 passed.append(offset)
             for _ in range(3):
                 await asyncio.sleep(0)
@@ -51,24 +56,29 @@ def admitted(guard: OffsetContinuity, *offsets: int, tp: TP = TRADE) -> list[int
     return asyncio.run(run())
 
 
-def guard(committed: dict[TP, int] | None = None) -> tuple[OffsetContinuity, FakeConsumer]:
-    """A guard over a fake consumer; ``committed``: the group's committed offsets."""
-    async def committed_offset(tp: TP) -> int | None:
-        return (committed or {}).get(tp)
+def guard(committed: dict[TP, int] | None = None, earliest: dict[TP, int] | None = None,
+          assigned: set[TP] | None = None) -> tuple[OffsetContinuity, FakeConsumer]:
+    """A guard over a fake consumer, rebased on an assignment (``TRADE`` unless told);
+    ``committed``/``earliest``: the group's committed and the log's earliest offsets."""
+    async def offsets_of(offsets: dict[TP, int] | None, tps: list[TP]) -> dict[TP, int | None]:
+        return {tp: (offsets or {}).get(tp) for tp in tps}
 
-    app = FakeApp()
-    return (OffsetContinuity(app, committed_offset, seek_delay=0,  # type: ignore[arg-type]
-                             seek_retry=60), app.consumer)
+    app = FakeApp(FakeConsumer(assigned={TRADE} if assigned is None else assigned))
+    continuity = OffsetContinuity(
+        app, {TRADE.topic}, lambda tps: offsets_of(committed, tps),  # type: ignore[arg-type]
+        lambda tps: offsets_of(earliest, tps), seek_delay=0, seek_retry=60)
+    asyncio.run(continuity.rebase())
+    return continuity, app.consumer
 
 
 def test_records_in_order_and_replays_pass():
-    continuity, consumer = guard()
+    continuity, consumer = guard(committed={TRADE: 5})
     assert admitted(continuity, 5, 6, 7, 3, 4, 5, 6, 7, 8) == [5, 6, 7, 3, 4, 5, 6, 7, 8]
     assert consumer.seeks == []
 
 
 def test_a_jump_ahead_seeks_back_and_skips_until_the_expected_record_returns():
-    continuity, consumer = guard()
+    continuity, consumer = guard(committed={TRADE: 112})
     consumer._gap[TRADE].append((114, 304))
     assert admitted(continuity, 112, 113, 304, 305, 306, 114, 115) == [112, 113, 114, 115]
     # One seek, a moment after the jump; the records still ahead are skipped meanwhile.
@@ -82,15 +92,15 @@ def test_a_jump_ahead_seeks_back_and_skips_until_the_expected_record_returns():
 def test_the_seek_is_repeated_until_the_expected_record_comes():
     # The records fetched before the seek were the partition's last and Faust undid the
     # seek: nothing else arrives to trigger another one.
-    continuity, consumer = guard()
+    continuity, consumer = guard(committed={TRADE: 5})
     continuity.seek_retry = 0.01
 
     async def run() -> None:
-        assert await continuity.admit(Message(TRADE, 5))
-        assert not await continuity.admit(Message(TRADE, 9))
+        assert continuity.admit(Message(TRADE, 5))
+        assert not continuity.admit(Message(TRADE, 9))
         await asyncio.sleep(0.1)
         assert len(consumer.seeks) >= 3, "seeks again while 6 does not come"
-        assert await continuity.admit(Message(TRADE, 6))
+        assert continuity.admit(Message(TRADE, 6))
         await asyncio.gather(*continuity.pending_seeks.values())
         assert not continuity.pending_seeks, "stops once the partition is back in order"
     asyncio.run(run())
@@ -98,7 +108,7 @@ def test_the_seek_is_repeated_until_the_expected_record_comes():
 
 
 def test_offsets_without_records_are_accepted_once_the_broker_confirms_the_gap():
-    continuity, consumer = guard()
+    continuity, consumer = guard(committed={TRADE: 10})
     # e.g. transaction markers at 11 and 12: after each seek the broker answers with 13.
     assert admitted(continuity, 10, 13, 13, 13, 13, 13, 14) == [10, 13, 14]
     assert consumer.seeks == [(TRADE, 11)]
@@ -110,18 +120,43 @@ def test_a_newly_assigned_partition_starts_at_the_committed_offset():
     assert consumer.seeks == [(TRADE, 40)]
 
 
-def test_a_partition_never_committed_starts_with_its_first_record():
-    continuity, consumer = guard()
-    assert admitted(continuity, 0, 1) == [0, 1]
-    assert consumer.seeks == []
+def test_a_partition_never_committed_is_read_from_its_earliest_offset():
+    # Faust's seek to committed offsets leaves it where a skipped fetch ended: the guard
+    # seeks it to the start itself, and a record from beyond sends it back there.
+    continuity, consumer = guard(earliest={TRADE: 0})
+    assert consumer.seeks == [(TRADE, 0)]
+    assert admitted(continuity, 700, 0, 1) == [0, 1]
+    assert consumer.seeks == [(TRADE, 0), (TRADE, 0)]
 
 
-def test_partitions_moved_away_are_forgotten():
-    continuity, consumer = guard()
-    other = TP("trade-transactions", 3)
-    admitted(continuity, 10)
+def test_committed_offset_zero_counts_as_never_committed():
+    continuity, consumer = guard(committed={TRADE: 0}, earliest={TRADE: 3})
+    assert consumer.seeks == [(TRADE, 3)], "records before 3 were deleted by retention"
+    assert admitted(continuity, 3) == [3]
+
+
+def test_a_rebalance_rebases_every_assigned_partition_and_forgets_the_others():
+    other, not_a_source = TP("trade-transactions", 3), TP("tracker-totals-changelog", 3)
+    continuity, consumer = guard(committed={TRADE: 10, other: 50},
+                                 assigned={TRADE, other, not_a_source})
+    admitted(continuity, 10, 11)
     admitted(continuity, 50, tp=other)
-    continuity.keep_only({other})
-    assert admitted(continuity, 400) == [400], "a partition coming back starts afresh"
+    consumer.assigned = {other}
+    asyncio.run(continuity.rebase())
+    assert set(continuity.expected) == {other}, "only source partitions assigned here"
+    assert continuity.expected[other] == 50, "back to the committed offset"
+    assert admitted(continuity, 400) == [400], "a partition not assigned here is followed"
     assert admitted(continuity, 52, tp=other) == []
-    assert consumer.seeks == [(other, 51)]
+    assert consumer.seeks == [(other, 50)]
+
+
+def test_offsets_unknown_after_a_rebalance_leave_the_records_followed():
+    async def broker_down(tps: list[TP]) -> dict[TP, int | None]:
+        raise ConnectionError("broker down")
+
+    app = FakeApp(FakeConsumer(assigned={TRADE}))
+    continuity = OffsetContinuity(app, {TRADE.topic}, broker_down,  # type: ignore[arg-type]
+                                  broker_down, seek_delay=0, seek_retry=60)
+    asyncio.run(continuity.rebase())
+    assert admitted(continuity, 7, 8) == [7, 8]
+    assert app.consumer.seeks == []
