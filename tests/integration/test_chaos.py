@@ -91,20 +91,12 @@ def test_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
         worker.stop()  # before the broker fixture stops the broker
 
 
-NEVER_COMMITTED = (
-    "INTERMITTENT (issue 6 stays open): a partition that was never committed - its owner "
-    "left within seconds - is sometimes not read at all by the worker that gains it, so "
-    "its records are missing (2 of 3 leave attempts in the last full run under load); the "
-    "records Faust skipped around a rebalance (faust-streaming#216), the cause of the "
-    "earlier failures, are handled by services/tracker/continuity.py.")
-
-
-@pytest.mark.xfail(strict=False, reason=NEVER_COMMITTED)
 @pytest.mark.parametrize("attempt", range(3))
 def test_a_worker_leaving_mid_stream_loses_nothing(deployment: Deployment, attempt: int) -> None:
     """The survivor takes the leaver's partitions over mid-stream. Without the offset
     continuity guard (services/tracker/continuity.py) about every second attempt lost
-    records that Faust had skipped around the rebalance (faust-streaming#216)."""
+    records that Faust had skipped around the rebalance (faust-streaming#216), and under
+    load most attempts lost a partition the leaver never committed."""
     records, expected = stream_of_events(1500, seed=5 + attempt)
     leaver, survivor = deployment.worker("worker-1"), deployment.worker("worker-2")
     start_together(leaver, survivor)
@@ -116,7 +108,6 @@ def test_a_worker_leaving_mid_stream_loses_nothing(deployment: Deployment, attem
                message="the survivor to answer totals equal to the log")
 
 
-@pytest.mark.xfail(strict=False, reason=NEVER_COMMITTED)
 def test_workers_joining_leaving_and_crashing_mid_stream(deployment: Deployment) -> None:
     records, expected = stream_of_events(3000, seed=23)
     first, second, third = (deployment.worker(f"worker-{n}") for n in (1, 2, 3))
