@@ -1,25 +1,50 @@
 """Faust tables holding the fold's state, and the per-partition view the fold steps use.
 
 Each value is plain JSON. A value is always reassigned after a change (never mutated in
-place), otherwise the change would not reach the changelog.
+place), otherwise the change would not reach the changelog. Ledgers are whole in memory
+but go to their changelog as pieces - each changed month, then the head - so a write costs
+what changed rather than the pair's whole history (see ``domain.ledger.ledger_pieces``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import faust
 from aiokafka.partitioner import murmur2
-from faust.types import TableT
+from faust.types import EventT, TableT
 
-from services.tracker.domain.ledger import JSON
+from services.tracker.domain.ledger import JSON, ledger_pieces, with_piece
 from services.tracker.domain.reference import empty_reference
+
+PIECE_SEPARATOR = "@"  # changelog key of a month of a ledger: "AE-IN@2024-05"
 
 
 def partition_of(pair: str, partitions: int) -> int:
     """The partition the default (murmur2) partitioner gives a pair key."""
     return (murmur2(pair.encode()) & 0x7FFFFFFF) % partitions
+
+
+class LedgerTable(faust.Table):
+    """A table of ledgers whose changelog holds ledger pieces, put together on recovery."""
+
+    def apply_changelog_batch(self, batch: Iterable[EventT]) -> None:
+        store: Any = self.data
+        for event in batch:
+            piece: JSON | None = event.value  # type: ignore[assignment]  # JSON-decoded
+            if piece is None:
+                continue  # ledgers are never deleted
+            pair, _, month = str(event.key).partition(PIECE_SEPARATOR)
+            store[pair] = with_piece(store.get(pair), pair, month, piece)
+            # The in-memory store's own bookkeeping (as its apply_changelog_batch does): it
+            # drops the keys of partitions no longer assigned here after a rebalance.
+            store._key_partition[pair] = event.message.partition
+
+
+def piece_key(pair: str, month: str) -> str:
+    return f"{pair}{PIECE_SEPARATOR}{month}" if month else pair
 
 
 @dataclass(frozen=True)
@@ -33,7 +58,11 @@ class TrackerTables:
         def table(name: str, help_text: str) -> TableT:
             return app.Table(name, default=None, partitions=partitions, help=help_text)
 
-        return cls(table("ledgers", "Monthly buckets and pending flows per pair."),
+        ledgers = LedgerTable(app, name="ledgers", default=None, beacon=app.tables.beacon,
+                              partitions=partitions,
+                              help="Monthly buckets and pending flows per pair.")
+        app.tables.add(ledgers)
+        return cls(ledgers,
                    table("roots", "Per original event: duplicates and corrections."),
                    table("references", "FX rates and commitments, one copy per partition."))
 
@@ -116,10 +145,15 @@ class BatchStore:
         """Write every staged value to its table and changelog; returns how many."""
         tables = {t.name: t for t in (self.tables.ledgers, self.tables.roots,
                                       self.tables.references)}
+        ledgers = self.tables.ledgers
         for (name, key), value in self.staged.items():
             table = tables[name]
+            if table is ledgers:
+                for month, piece in ledger_pieces(table.data.get(key), value):
+                    table.send_changelog(self.partition, piece_key(key, month), piece)
+            else:
+                table.send_changelog(self.partition, key, value)
             table.data[key] = value
-            table.send_changelog(self.partition, key, value)
         written = len(self.staged)
         self.staged.clear()
         return written

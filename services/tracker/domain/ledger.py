@@ -9,11 +9,14 @@ State is split by key so each piece can live in one table value:
 
 A change copies only the months it touches (a month's buckets are never modified in
 place), so its cost does not grow with the pair's history, and a month whose buckets are
-the same object as before has not changed (``HeadlineCache`` relies on that).
+the same object as before has not changed (``HeadlineCache`` relies on that). A ledger is
+stored as pieces - one per month that changed, then its head (position, pending flows,
+counts; see ``ledger_pieces``) - so a write costs what changed, not the pair's history.
 
 Every change carries its position in the ledger-input log (offset, sequence). A value that
-already reflects a position ignores it, so an event replayed after a crash - whatever
-subset of the previous attempt's writes survived - is applied exactly once.
+already reflects a position ignores it - the head and each month keep their own - so an
+event replayed after a crash, whatever subset of the previous attempt's writes survived
+(of a ledger's pieces: a prefix), is applied exactly once.
 """
 
 from __future__ import annotations
@@ -131,9 +134,45 @@ def record(entry: JSON | None, flow: Flow, contribution: Buckets, position: Posi
 
 def empty_ledger(pair: str) -> JSON:
     """``months``: month -> buckets of that month; ``month_events``: month -> bucket key ->
-    how many events contribute to that bucket."""
-    return {"pair": pair, "position": None, "months": {}, "month_events": {}, "pending": [],
+    how many events contribute to that bucket; ``month_positions``: month -> position of
+    the last change applied to it. A month whose buckets all went stays, empty, so that its
+    position does."""
+    return {"pair": pair, "position": None, "months": {}, "month_events": {},
+            "month_positions": {}, "pending": [],
             "counts": {"applied": 0, "corrected": 0, "superseded": 0, "duplicate": 0}}
+
+
+HEAD_FIELDS = ("pair", "position", "pending", "counts")
+
+
+def ledger_pieces(before: JSON | None, after: JSON) -> list[tuple[str, JSON]]:
+    """What storing ``after`` over ``before`` writes, in this order: (month, its buckets,
+    event counts and position) for each month whose buckets changed, then (``""``, the
+    head).
+
+    The order matters: a flow released from the pending list leaves the head, so a head
+    that survived a crash without the month the flow went to would lose it. Pieces are
+    written to one changelog partition in order and a crash leaves a prefix of them (the
+    producer keeps one request in flight per partition), so a surviving head implies its
+    months.
+    """
+    previous = before["months"] if before else {}
+    pieces: list[tuple[str, JSON]] = [
+        (month, {"buckets": buckets, "events": after["month_events"][month],
+                 "position": after["month_positions"][month]})
+        for month, buckets in after["months"].items() if previous.get(month) is not buckets]
+    pieces.append(("", {field: after[field] for field in HEAD_FIELDS}))
+    return pieces
+
+
+def with_piece(ledger: JSON | None, pair: str, month: str, piece: JSON) -> JSON:
+    """A stored ledger with one piece of ``ledger_pieces`` put back."""
+    ledger = ledger or empty_ledger(pair)
+    if not month:
+        return {**ledger, **piece}
+    return {**ledger, "months": {**ledger["months"], month: piece["buckets"]},
+            "month_events": {**ledger["month_events"], month: piece["events"]},
+            "month_positions": {**ledger["month_positions"], month: piece["position"]}}
 
 
 def month_of_key(key: str) -> str:
@@ -149,24 +188,29 @@ def buckets_of(ledger: JSON | None) -> Buckets:
 
 def apply_change(ledger: JSON, change: Change, position: Position,
                  released: Flow | None = None) -> JSON:
-    """Apply a change to the ledger unless the ledger already reflects ``position``.
+    """Apply a change to the parts of the ledger that do not reflect ``position`` yet: each
+    month it touches, and the head (counts, pending flows).
 
     ``released`` is a pending flow this change applies: it leaves the pending list in the
     same write, so no crash can separate the two. A bucket no event contributes to any
     more is removed, so an importer whose figure was corrected away no longer hides the
     exporter's report of that route and month.
     """
-    if not is_after(position, ledger["position"]):
-        return ledger
+    head_behind = is_after(position, ledger["position"])
     months = dict(ledger["months"])
     month_events = dict(ledger["month_events"])
+    month_positions = dict(ledger["month_positions"])
     copied: set[str] = set()
     for sign, part in ((-1, change.before), (1, change.after)):
         for key, amount in (part or {}).items():
             month = month_of_key(key)
-            if month not in copied:  # copy on first write: earlier values stay as they were
+            if month not in copied:
+                if not is_after(position, month_positions.get(month)):
+                    continue  # this month has the change already
+                # Copy on first write: earlier values stay as they were.
                 months[month] = dict(months.get(month, {}))
                 month_events[month] = dict(month_events.get(month, {}))
+                month_positions[month] = list(position)
                 copied.add(month)
             buckets, events = months[month], month_events[month]
             buckets[key] = str(MONEY.add(Decimal(buckets.get(key, "0")),
@@ -174,11 +218,14 @@ def apply_change(ledger: JSON, change: Change, position: Position,
             events[key] = events.get(key, 0) + sign
             if events[key] == 0:
                 del buckets[key], events[key]
-    for month in copied:
-        if not month_events[month]:
-            del months[month], month_events[month]
+    if not head_behind:
+        if not copied:
+            return ledger
+        return {**ledger, "months": months, "month_events": month_events,
+                "month_positions": month_positions}
     counts = {**ledger["counts"], change.outcome: ledger["counts"][change.outcome] + 1}
-    updated = {**ledger, "months": months, "month_events": month_events, "counts": counts,
+    updated = {**ledger, "months": months, "month_events": month_events,
+               "month_positions": month_positions, "counts": counts,
                "position": list(position)}
     if released is not None:
         updated["pending"] = [item for item in ledger["pending"]

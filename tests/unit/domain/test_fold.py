@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -26,6 +27,7 @@ from services.tracker.domain.fold import (
     apply_fx_rate,
     replay,
 )
+from services.tracker.domain.ledger import ledger_pieces, with_piece
 from services.tracker.domain.periods import months_of, period_kind
 from services.tracker.domain.validation import validate
 
@@ -261,16 +263,23 @@ def test_apply_flow_twice_at_the_same_position_changes_nothing_the_second_time(m
 
 @dataclass
 class RecordingStore(MemoryStore):
-    """A MemoryStore that remembers every write, to replay any subset after a 'crash'."""
+    """A MemoryStore that remembers every write, to replay any subset after a 'crash'.
+    ``pieces``: a ledger write is remembered as the pieces the tables store it as (head
+    and changed months, see ``ledger_pieces``), each of which may survive on its own."""
 
     writes: list[tuple[str, tuple]] = field(default_factory=list)
+    pieces: bool = False
 
     def set_reference(self, value):
         self.writes.append(("set_reference", (copy.deepcopy(value),)))
         super().set_reference(value)
 
     def set_ledger(self, pair, value):
-        self.writes.append(("set_ledger", (pair, copy.deepcopy(value))))
+        if self.pieces:
+            for month, piece in ledger_pieces(self.ledger(pair), value):
+                self.writes.append(("put_piece", (pair, month, copy.deepcopy(piece))))
+        else:
+            self.writes.append(("set_ledger", (pair, copy.deepcopy(value))))
         super().set_ledger(pair, value)
 
     def set_root(self, key, value):
@@ -283,19 +292,37 @@ def plain(store: MemoryStore) -> MemoryStore:
                        copy.deepcopy(store.roots))
 
 
-def after_crash_and_replay(base: MemoryStore, step):
+def put_piece(store: MemoryStore, pair: str, month: str, piece) -> None:
+    store.set_ledger(pair, with_piece(store.ledger(pair), pair, month, piece))
+
+
+def survivors(writes: list[tuple[str, tuple]]) -> Iterator[list[tuple[str, tuple]]]:
+    """Every set of writes a crash can leave: any subset of the whole-value writes, and of
+    the ledger pieces a prefix (they go to one changelog partition in order, see
+    ``ledger_pieces``)."""
+    pieces = [write for write in writes if write[0] == "put_piece"]
+    values = [write for write in writes if write[0] != "put_piece"]
+    for size in range(len(values) + 1):
+        for subset in itertools.combinations(values, size):
+            for end in range(len(pieces) + 1):
+                yield [*subset, *pieces[:end]]
+
+
+def after_crash_and_replay(base: MemoryStore, step, pieces: bool = False):
     """(clean run, [(surviving writes, state after replaying the step on them), ...])."""
-    recorder = RecordingStore(**vars(plain(base)))
+    recorder = RecordingStore(**vars(plain(base)), pieces=pieces)
     step(recorder)
     clean = plain(recorder)
     outcomes = []
-    for size in range(len(recorder.writes) + 1):
-        for survived in itertools.combinations(recorder.writes, size):
-            crashed = plain(base)
-            for method, args in survived:
+    for survived in survivors(recorder.writes):
+        crashed = plain(base)
+        for method, args in survived:
+            if method == "put_piece":
+                put_piece(crashed, *copy.deepcopy(args))
+            else:
                 getattr(MemoryStore, method)(crashed, *copy.deepcopy(args))
-            step(crashed)
-            outcomes.append(([method for method, _ in survived], crashed))
+        step(crashed)
+        outcomes.append(([method for method, _ in survived], crashed))
     return clean, outcomes
 
 
@@ -312,11 +339,34 @@ def test_crash_replay_of_a_flow_applies_it_once_whatever_writes_survived(make):
         assert state == clean, survived
 
 
+def test_crash_replay_of_a_correction_across_months_whatever_pieces_survived(make):
+    """The tables store a ledger as its head and its changed months: a correction moving a
+    figure to another month writes three ledger pieces, any of which may survive alone."""
+    base = MemoryStore()
+    apply_fx_rate(base, fx_event(make, "EUR", "2"), 0)
+    apply_flow(base, flow_from(make.trade("t1", amount="100", currency="EUR",
+                                          occurred_at="2024-05-10")), (1, 0))
+    correction = flow_from(make.trade("c1", amount="70", corrects="t1",
+                                           occurred_at="2024-07-02"))
+    clean, outcomes = after_crash_and_replay(
+        base, lambda store: apply_flow(store, correction, (2, 0)), pieces=True)
+    totals = make.store_totals(clean)
+    assert totals[("IN-RU", "trade", "value_usd", "2024-07")] == Decimal(70)
+    assert totals.get(("IN-RU", "trade", "value_usd", "2024-05"), Decimal(0)) == 0
+    assert len(outcomes) == 2 ** 2 * 4  # root, alias; a prefix of May, July, head
+    for survived, state in outcomes:
+        assert make.store_totals(state) == totals, survived
+        assert state.ledgers == clean.ledgers, survived
+
+
 def test_crash_replay_of_a_rate_applies_released_flows_once_whatever_writes_survived(make):
     base = MemoryStore()
     apply_flow(base, flow_from(make.trade("t1", amount="100", currency="EUR")), (0, 0))
     rate = fx_event(make, "EUR", "2")
     clean, outcomes = after_crash_and_replay(base, lambda store: apply_fx_rate(store, rate, 1))
+    _, piece_outcomes = after_crash_and_replay(
+        base, lambda store: apply_fx_rate(store, rate, 1), pieces=True)
+    outcomes += piece_outcomes
     expected = make.store_totals(clean)
     assert expected[("IN-RU", "trade", "value_usd", "2024")] == Decimal(200)
     lost = [survived for survived, state in outcomes if make.store_totals(state) != expected]
