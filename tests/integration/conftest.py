@@ -139,8 +139,10 @@ class Deployment:
                 await producer.stop()
         asyncio.run(send())
 
-    def consume_all(self, topic: str, expected: int, timeout: float = 30.0) -> list[Any]:
-        """Read ``topic`` from the start until ``expected`` records arrived (or time out)."""
+    def consume_all(self, topic: str, expected: int, timeout: float = 30.0,
+                    until: Callable[[list[Any]], bool] | None = None) -> list[Any]:
+        """Read ``topic`` from the start until ``expected`` records arrived and ``until``
+        holds for them (or time out)."""
         async def read() -> list[Any]:
             consumer = AIOKafkaConsumer(self.topic(topic), bootstrap_servers=self.kafka.bootstrap,
                                         auto_offset_reset="earliest", enable_auto_commit=False,
@@ -149,7 +151,8 @@ class Deployment:
             records: list[Any] = []
             try:
                 deadline = time.monotonic() + timeout
-                while len(records) < expected and time.monotonic() < deadline:
+                while ((len(records) < expected or (until and not until(records)))
+                       and time.monotonic() < deadline):
                     batch = await consumer.getmany(timeout_ms=500)
                     for messages in batch.values():
                         records.extend(messages)

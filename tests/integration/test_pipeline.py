@@ -81,7 +81,10 @@ def test_bad_input_goes_to_dead_letters_with_reason_and_original_bytes(
 
 
 def test_progress_updates_are_published(deployment: Deployment, loaded: Worker) -> None:
-    updates = deployment.consume_all("progress-updates", 1)
+    # Each commitment's snapshots are keyed by its id, so they sit on different partitions:
+    # read until the one checked below has come, not just until the first batch.
+    updates = deployment.consume_all(
+        "progress-updates", 1, until=lambda got: any(m.key == b"in-ru-100bn-2030" for m in got))
     assert updates
     keys = {m.key.decode() for m in updates}
     assert "in-ru-100bn-2030" in keys
