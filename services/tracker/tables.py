@@ -2,8 +2,8 @@
 
 Each value is plain JSON. A value is always reassigned after a change (never mutated in
 place), otherwise the change would not reach the changelog. Ledgers are whole in memory
-but go to their changelog as pieces - each changed month, then the head - so a write costs
-what changed rather than the pair's whole history (see ``domain.ledger.ledger_pieces``).
+but go to their changelog as pieces - each changed month, the last with the head - so a
+write costs what changed rather than the pair's whole history (``ledger_pieces``).
 """
 
 from __future__ import annotations

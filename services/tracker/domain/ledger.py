@@ -10,8 +10,9 @@ State is split by key so each piece can live in one table value:
 A change copies only the months it touches (a month's buckets are never modified in
 place), so its cost does not grow with the pair's history, and a month whose buckets are
 the same object as before has not changed (``HeadlineCache`` relies on that). A ledger is
-stored as pieces - one per month that changed, then its head (position, pending flows,
-counts; see ``ledger_pieces``) - so a write costs what changed, not the pair's history.
+stored as pieces - one per month that changed, the last with the head (position, pending
+flows, counts; see ``ledger_pieces``) - so a write costs what changed, not the pair's
+history.
 
 Every change carries its position in the ledger-input log (offset, sequence). A value that
 already reflects a position ignores it - the head and each month keep their own - so an
@@ -146,22 +147,27 @@ HEAD_FIELDS = ("pair", "position", "pending", "counts")
 
 
 def ledger_pieces(before: JSON | None, after: JSON) -> list[tuple[str, JSON]]:
-    """What storing ``after`` over ``before`` writes, in this order: (month, its buckets,
-    event counts and position) for each month whose buckets changed, then (``""``, the
-    head).
+    """What storing ``after`` over ``before`` writes: (month, its buckets, event counts and
+    position) for each month whose buckets changed, the last of them also carrying the
+    head (position, pending flows, counts) - or (``""``, the head) when no month changed.
 
-    The order matters: a flow released from the pending list leaves the head, so a head
-    that survived a crash without the month the flow went to would lose it. Pieces are
-    written to one changelog partition in order and a crash leaves a prefix of them (the
-    producer keeps one request in flight per partition), so a surviving head implies its
-    months.
+    The head comes last because a flow released from the pending list leaves the head, so
+    a head that survived a crash without the month the flow went to would lose it. Pieces
+    are written to one changelog partition in order and a crash leaves a prefix of them
+    (the producer keeps one request in flight per partition), so a surviving head implies
+    its months. Once compacted, the changelog still ends, for each pair, with a piece
+    carrying the latest head: the pair's last record is the latest of its own key.
     """
     previous = before["months"] if before else {}
+    head = {field: after[field] for field in HEAD_FIELDS}
     pieces: list[tuple[str, JSON]] = [
         (month, {"buckets": buckets, "events": after["month_events"][month],
                  "position": after["month_positions"][month]})
         for month, buckets in after["months"].items() if previous.get(month) is not buckets]
-    pieces.append(("", {field: after[field] for field in HEAD_FIELDS}))
+    if not pieces:
+        return [("", head)]
+    month, last = pieces[-1]
+    pieces[-1] = (month, {**last, "head": head})
     return pieces
 
 
@@ -170,9 +176,10 @@ def with_piece(ledger: JSON | None, pair: str, month: str, piece: JSON) -> JSON:
     ledger = ledger or empty_ledger(pair)
     if not month:
         return {**ledger, **piece}
-    return {**ledger, "months": {**ledger["months"], month: piece["buckets"]},
-            "month_events": {**ledger["month_events"], month: piece["events"]},
-            "month_positions": {**ledger["month_positions"], month: piece["position"]}}
+    ledger = {**ledger, "months": {**ledger["months"], month: piece["buckets"]},
+              "month_events": {**ledger["month_events"], month: piece["events"]},
+              "month_positions": {**ledger["month_positions"], month: piece["position"]}}
+    return {**ledger, **piece["head"]} if "head" in piece else ledger
 
 
 def month_of_key(key: str) -> str:

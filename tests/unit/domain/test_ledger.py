@@ -19,10 +19,12 @@ from services.tracker.domain.ledger import (
     contribution_of,
     empty_ledger,
     headline_months,
+    ledger_pieces,
     monthly_series,
     record,
     releasable,
     totals,
+    with_piece,
 )
 
 PAIR = "IN-RU"
@@ -133,6 +135,37 @@ def test_apply_change_ignores_positions_already_reflected():
     assert apply_change(ledger, change, (5, 0)) is ledger
     assert apply_change(ledger, change, (4, 9)) is ledger
     assert Decimal(buckets_of(apply_change(ledger, change, (5, 2)))[KEY_MAY]) == 200
+
+
+KEY_JULY = bucket_key("trade", "value_usd", "RU>IN", "importer", "2024-07-02", "USD")
+
+
+def stored(pieces: list[tuple[str, dict]], ledger: dict | None = None) -> dict:
+    for month, piece in pieces:
+        ledger = with_piece(ledger, PAIR, month, piece)
+    assert ledger is not None
+    return ledger
+
+
+def test_a_ledger_is_stored_as_its_changed_months_the_last_with_the_head():
+    first = apply_change(empty_ledger(PAIR), Change("applied", "t1", None, {KEY_MAY: "100"}),
+                         (1, 0))
+    moved = apply_change(first, Change("corrected", "c1", {KEY_MAY: "100"}, {KEY_JULY: "70"}),
+                         (2, 0))
+    pieces = ledger_pieces(first, moved)
+    assert [month for month, _ in pieces] == ["2024-05", "2024-07"]
+    assert "head" not in pieces[0][1] and pieces[1][1]["head"]["position"] == [2, 0]
+    assert stored(pieces, first) == moved
+    assert stored(ledger_pieces(None, moved)) == moved, "a new ledger: every month"
+    # A month emptied by a correction stays, with its position, so a replay skips it.
+    assert moved["months"]["2024-05"] == {} and moved["month_positions"]["2024-05"] == [2, 0]
+
+
+def test_a_change_to_the_head_alone_is_one_piece():
+    parked = add_pending(empty_ledger(PAIR), flow("t1", currency="EUR"), (1, 0))
+    assert ledger_pieces(empty_ledger(PAIR), parked) == [
+        ("", {"pair": PAIR, "position": [1, 0], "pending": parked["pending"],
+              "counts": parked["counts"]})]
 
 
 def test_pending_flows_wait_for_a_rate_and_leave_by_event_id():
