@@ -135,21 +135,43 @@ def record(entry: JSON | None, flow: Flow, contribution: Buckets, position: Posi
 
 def empty_ledger(pair: str) -> JSON:
     """``months``: month -> buckets of that month; ``month_events``: month -> bucket key ->
-    how many events contribute to that bucket; ``month_positions``: month -> position of
-    the last change applied to it. A month whose buckets all went stays, empty, so that its
-    position does."""
+    how many events contribute to that bucket; ``month_sums`` and ``month_sum_events``: the
+    same summed over the month's days (``sum_key``), which is all the headline of a whole
+    month needs; ``month_positions``: month -> position of the last change applied to it.
+    A month whose buckets all went stays, empty, so that its position does."""
     return {"pair": pair, "position": None, "months": {}, "month_events": {},
-            "month_positions": {}, "pending": [],
+            "month_sums": {}, "month_sum_events": {}, "month_positions": {}, "pending": [],
             "counts": {"applied": 0, "corrected": 0, "superseded": 0, "duplicate": 0}}
+
+
+def sum_key(key: str) -> str:
+    """A bucket key without its day: ``sector|measure|route|role|currency``."""
+    head, _day, currency = key.rsplit("|", 2)
+    return f"{head}|{currency}"
+
+
+def month_sums(buckets: Buckets, events: dict[str, int]) -> tuple[Buckets, dict[str, int]]:
+    """A month's buckets and event counts summed over its days."""
+    sums: dict[str, Decimal] = defaultdict(Decimal)
+    counts: dict[str, int] = defaultdict(int)
+    with localcontext(MONEY):
+        for key, amount in buckets.items():
+            sums[sum_key(key)] += Decimal(amount)
+            counts[sum_key(key)] += events[key]
+    return {key: str(amount) for key, amount in sums.items()}, dict(counts)
+
+
+MONTH_FIELDS = {"months": "buckets", "month_events": "events", "month_sums": "sums",
+                "month_sum_events": "sum_events", "month_positions": "position"}
 
 
 HEAD_FIELDS = ("pair", "position", "pending", "counts")
 
 
 def ledger_pieces(before: JSON | None, after: JSON) -> list[tuple[str, JSON]]:
-    """What storing ``after`` over ``before`` writes: (month, its buckets, event counts and
-    position) for each month whose buckets changed, the last of them also carrying the
-    head (position, pending flows, counts) - or (``""``, the head) when no month changed.
+    """What storing ``after`` over ``before`` writes: (month, what the ledger holds for that
+    month) for each month whose buckets changed, the last of them also carrying the head
+    (position, pending flows, counts) - or (``""``, the head) when no month changed.
 
     The head comes last because a flow released from the pending list leaves the head, so
     a head that survived a crash without the month the flow went to would lose it. Pieces
@@ -161,8 +183,7 @@ def ledger_pieces(before: JSON | None, after: JSON) -> list[tuple[str, JSON]]:
     previous = before["months"] if before else {}
     head = {field: after[field] for field in HEAD_FIELDS}
     pieces: list[tuple[str, JSON]] = [
-        (month, {"buckets": buckets, "events": after["month_events"][month],
-                 "position": after["month_positions"][month]})
+        (month, {name: after[field][month] for field, name in MONTH_FIELDS.items()})
         for month, buckets in after["months"].items() if previous.get(month) is not buckets]
     if not pieces:
         return [("", head)]
@@ -172,14 +193,28 @@ def ledger_pieces(before: JSON | None, after: JSON) -> list[tuple[str, JSON]]:
 
 
 def with_piece(ledger: JSON | None, pair: str, month: str, piece: JSON) -> JSON:
-    """A stored ledger with one piece of ``ledger_pieces`` put back."""
+    """A stored ledger with one piece of ``ledger_pieces`` put back. Pieces written before
+    the month sums existed (and whole ledgers, written before pieces) get them computed."""
     ledger = ledger or empty_ledger(pair)
     if not month:
-        return {**ledger, **piece}
-    ledger = {**ledger, "months": {**ledger["months"], month: piece["buckets"]},
-              "month_events": {**ledger["month_events"], month: piece["events"]},
-              "month_positions": {**ledger["month_positions"], month: piece["position"]}}
+        ledger = {**ledger, **piece}
+        missing = set(ledger["months"]) - set(ledger.get("month_sums", {}))
+        for old_month in sorted(missing):
+            ledger = _with_month(ledger, old_month, {
+                "buckets": ledger["months"][old_month],
+                "events": ledger["month_events"][old_month],
+                "position": ledger["month_positions"].get(old_month)})
+        return ledger
+    ledger = _with_month(ledger, month, piece)
     return {**ledger, **piece["head"]} if "head" in piece else ledger
+
+
+def _with_month(ledger: JSON, month: str, piece: JSON) -> JSON:
+    if "sums" not in piece:
+        sums, sum_events = month_sums(piece["buckets"], piece["events"])
+        piece = {**piece, "sums": sums, "sum_events": sum_events}
+    return {**ledger, **{field: {**ledger.get(field, {}), month: piece[name]}
+                         for field, name in MONTH_FIELDS.items()}}
 
 
 def month_of_key(key: str) -> str:
@@ -206,6 +241,8 @@ def apply_change(ledger: JSON, change: Change, position: Position,
     head_behind = is_after(position, ledger["position"])
     months = dict(ledger["months"])
     month_events = dict(ledger["month_events"])
+    sums_by_month = dict(ledger["month_sums"])
+    sum_events_by_month = dict(ledger["month_sum_events"])
     month_positions = dict(ledger["month_positions"])
     copied: set[str] = set()
     for sign, part in ((-1, change.before), (1, change.after)):
@@ -215,29 +252,35 @@ def apply_change(ledger: JSON, change: Change, position: Position,
                 if not is_after(position, month_positions.get(month)):
                     continue  # this month has the change already
                 # Copy on first write: earlier values stay as they were.
-                months[month] = dict(months.get(month, {}))
-                month_events[month] = dict(month_events.get(month, {}))
+                for values in (months, month_events, sums_by_month, sum_events_by_month):
+                    values[month] = dict(values.get(month, {}))
                 month_positions[month] = list(position)
                 copied.add(month)
-            buckets, events = months[month], month_events[month]
-            buckets[key] = str(MONEY.add(Decimal(buckets.get(key, "0")),
-                                         MONEY.multiply(sign, Decimal(amount))))
-            events[key] = events.get(key, 0) + sign
-            if events[key] == 0:
-                del buckets[key], events[key]
-    if not head_behind:
-        if not copied:
-            return ledger
-        return {**ledger, "months": months, "month_events": month_events,
-                "month_positions": month_positions}
-    counts = {**ledger["counts"], change.outcome: ledger["counts"][change.outcome] + 1}
+            _add(months[month], month_events[month], key, sign, amount)
+            _add(sums_by_month[month], sum_events_by_month[month], sum_key(key), sign, amount)
+    if not head_behind and not copied:
+        return ledger
     updated = {**ledger, "months": months, "month_events": month_events,
-               "month_positions": month_positions, "counts": counts,
-               "position": list(position)}
+               "month_sums": sums_by_month, "month_sum_events": sum_events_by_month,
+               "month_positions": month_positions}
+    if not head_behind:
+        return updated
+    updated["counts"] = {**ledger["counts"],
+                         change.outcome: ledger["counts"][change.outcome] + 1}
+    updated["position"] = list(position)
     if released is not None:
         updated["pending"] = [item for item in ledger["pending"]
                               if item["flow"]["event_id"] != released.event_id]
     return updated
+
+
+def _add(buckets: Buckets, events: dict[str, int], key: str, sign: int, amount: str) -> None:
+    """Add ``sign * amount`` to a bucket; a bucket no event contributes to any more goes."""
+    buckets[key] = str(MONEY.add(Decimal(buckets.get(key, "0")),
+                                 MONEY.multiply(sign, Decimal(amount))))
+    events[key] = events.get(key, 0) + sign
+    if events[key] == 0:
+        del buckets[key], events[key]
 
 
 def add_pending(ledger: JSON, flow: Flow, position: Position) -> JSON:
@@ -353,13 +396,29 @@ def settlement_shares(buckets: Buckets, as_of: date | None = None,
     return shares
 
 
+def month_headline(month: str, sums: Buckets) -> Headline:
+    """``headline`` of one whole month, from its sums over the days (``month_sums``)."""
+    by_route: dict[tuple[str, str, str], dict[str, dict[str, Decimal]]] = defaultdict(dict)
+    for key, text in sums.items():
+        sector, measure, route, role, currency = key.split("|")
+        by_route[(sector, measure, route)].setdefault(role, {})[currency] = Decimal(text)
+    result: Headline = defaultdict(Decimal)
+    with localcontext(MONEY):
+        for (sector, measure, _route), roles in by_route.items():
+            chosen = roles["importer"] if "importer" in roles else roles["exporter"]
+            for currency, amount in chosen.items():
+                result[(sector, measure, month, currency)] += amount
+    return dict(result)
+
+
 class HeadlineCache:
     """The ``headline`` of ledgers, recomputing only the months that changed.
 
     The mirror rule works within a route and month, so a ledger's headline is the sum of
-    its months' headlines. A month's buckets are replaced, never modified, when they
-    change (see ``apply_change``), so a cached month is current while its buckets are the
-    very object it was computed from; holding that object keeps the identity check sound.
+    its months' headlines, and a whole month's headline needs only its sums over the days.
+    A month's sums are replaced, never modified, when they change (see ``apply_change``),
+    so a cached month is current while its sums are the very object it was computed from;
+    holding that object keeps the identity check sound.
     """
 
     def __init__(self) -> None:
@@ -370,16 +429,16 @@ class HeadlineCache:
         limit = as_of.isoformat()[:7] if as_of else None
         result: Headline = defaultdict(Decimal)
         with localcontext(MONEY):
-            for month, buckets in ledger["months"].items():
+            for month, sums in ledger["month_sums"].items():
                 if limit is not None and month >= limit:
-                    if month == limit:  # partly after as_of: not cached
-                        for line, amount in headline(buckets, as_of).items():
+                    if month == limit:  # partly after as_of: from the days, not cached
+                        for line, amount in headline(ledger["months"][month], as_of).items():
                             result[line] += amount
                     continue
                 cached = self._months.get((ledger["pair"], month))
-                if cached is None or cached[0] is not buckets:
-                    cached = self._months[(ledger["pair"], month)] = (buckets,
-                                                                      headline(buckets))
+                if cached is None or cached[0] is not sums:
+                    cached = self._months[(ledger["pair"], month)] = (
+                        sums, month_headline(month, sums))
                 for line, amount in cached[1].items():
                     result[line] += amount
         return dict(result)

@@ -27,7 +27,13 @@ from services.tracker.domain.fold import (
     apply_fx_rate,
     replay,
 )
-from services.tracker.domain.ledger import ledger_pieces, with_piece
+from services.tracker.domain.ledger import (
+    HeadlineCache,
+    buckets_of,
+    headline,
+    ledger_pieces,
+    with_piece,
+)
 from services.tracker.domain.periods import months_of, period_kind
 from services.tracker.domain.validation import validate
 
@@ -529,3 +535,42 @@ def test_order_independence_with_a_precise_rate(make):
     flows = [make.trade(f"t{i}", currency="EUR", amount=amount) for i, amount in enumerate(
         ["998764646803.73284029", "805592156548.64565912", "505111599062.44696683"])]
     assert figures(make, [rate, *flows]) == figures(make, [rate, *reversed(flows)])
+
+
+# -- (g) the cached headline is the headline ----------------------------------------------
+
+@FOLD_SETTINGS
+@given(data=st.data())
+def test_cached_headline_from_month_sums_equals_the_headline_of_the_days(make, data):
+    """The views and metrics read ``HeadlineCache.lines``, which sums whole months from
+    their sums over the days; it must agree with ``headline`` over every day bucket,
+    corrections and the mirror rule included, as of any date - also for a ledger put back
+    from its pieces, and for one stored before month sums existed."""
+    originals = data.draw(st.lists(transactions(kinds=("trade", "energy")), min_size=1,
+                                   max_size=8), label="originals")
+    records = [to_record(make, f"e{i}", t) for i, t in enumerate(originals)]
+    for number, index in enumerate(data.draw(st.lists(
+            st.integers(0, len(originals) - 1), max_size=3), label="corrected")):
+        correction = data.draw(corrections_of(originals[index]))
+        records.append(to_record(make, f"c{number}", correction, corrects=f"e{index}"))
+    for number, index in enumerate(data.draw(st.lists(
+            st.integers(0, len(originals) - 1), max_size=3), label="mirrored")):
+        # The partner's report of the same route and month: the mirror rule picks one.
+        kind, fields = originals[index]
+        mirrored = {**fields, "reporter": fields["partner"], "partner": fields["reporter"],
+                    "direction": "export" if fields["direction"] == "import" else "import",
+                    "amount": data.draw(amounts)}
+        records.append(to_record(make, f"m{number}", (kind, mirrored)))
+    store = replay([*rate_records(make), *data.draw(st.permutations(records))]).store
+    as_of = data.draw(st.one_of(st.none(), st.dates(date(2019, 1, 1), date(2027, 1, 1))))
+    cache = HeadlineCache()
+    for pair, ledger in store.ledgers.items():
+        expected = headline(buckets_of(ledger), as_of)
+        assert cache.lines(ledger, as_of) == expected
+        stored = None
+        for month, piece in ledger_pieces(None, ledger):
+            stored = with_piece(stored, pair, month, piece)
+        assert stored == ledger
+        before_sums = {key: value for key, value in ledger.items()
+                       if key not in ("month_sums", "month_sum_events")}
+        assert with_piece(None, pair, "", before_sums) == ledger
