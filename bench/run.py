@@ -32,6 +32,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -161,9 +162,10 @@ class Bench:
         self.workers.append(worker)
         return worker
 
-    async def peer_step(self, what: str, step: Any) -> Any:
+    async def peer_step(self, what: str, step: Coroutine[Any, Any, Any]) -> Any:
         """Run a peer measurement; a failure is reported as such, never replaced by a figure."""
         if self.peer_python is None:
+            step.close()  # the peer is off (--no-peer): never started, so never awaited
             return None
         try:
             return await step
