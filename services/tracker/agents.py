@@ -39,6 +39,7 @@ from services.tracker.settings import Settings
 from services.tracker.tables import (
     BatchStore,
     TrackerTables,
+    owned_partitions,
     partition_of,
     partition_reference,
 )
@@ -88,6 +89,31 @@ class Pipeline:
     async def _before_streams_resume(self, sender: Any, /, *args: Any, signal: Any,
                                      **kwargs: Any) -> None:
         await self.continuity.rebase()
+        self._forget_moved_pairs()
+
+    def _forget_moved_pairs(self) -> None:
+        """Pairs whose partition went to another worker: their state (kept for standby
+        partitions), their metrics and cached headlines go, so nothing here lists or exports
+        a pair twice or stale."""
+        partitions = self.settings.partitions
+        changelog = self.tables.ledgers.changelog_topic.get_topic_name()
+        # Only what both the assignor and the consumer say is gone: state dropped by mistake
+        # would be folded again from the committed offsets onto nothing.
+        consumed = {tp.partition for tp in self.app.consumer.assignment()
+                    if tp.topic in self.ledger_input.topics}
+        restored = {tp.partition for tp in self.app.consumer.assignment()
+                    if tp.topic == changelog}
+        kept = owned_partitions(self.app, self.tables, standby=True) | consumed | restored
+        dropped = self.tables.drop_partitions_except(kept, partitions)
+        active = owned_partitions(self.app, self.tables) | consumed
+        moved = dropped | {pair for pair in self.metrics.pairs()
+                           if partition_of(pair, partitions) not in active}
+        for pair in moved:
+            self.metrics.forget_pair(pair)
+            self.headlines.forget(pair)
+        if moved:
+            log.info("%d pair(s) moved to other workers: no longer listed or exported here",
+                     len(moved))
 
     # -- stage 1: validate and re-key ------------------------------------------------------
 

@@ -47,6 +47,22 @@ class TrackerMetrics:
                                    registry=registry)
         self.latency = Histogram("tracker_processing_latency_seconds", "Broker append time "
                                  "to table update.", buckets=LATENCY_BUCKETS, registry=registry)
+        # pair -> the series set for it, so a pair that moves to another worker is dropped
+        # here whole (prometheus_client removes series by their full label values only).
+        self._pair_series: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}
+
+    def _set(self, gauge: Gauge, pair: str, labels: tuple[str, ...], value: float) -> None:
+        gauge.labels(*labels).set(value)
+        self._pair_series.setdefault(pair, set()).add((gauge, labels))
+
+    def forget_pair(self, pair: str) -> None:
+        """Stop exporting a pair this worker no longer owns."""
+        for gauge, labels in self._pair_series.pop(pair, set()):
+            _remove(gauge, labels)
+
+    def pairs(self) -> set[str]:
+        """Pairs with series exported here."""
+        return set(self._pair_series)
 
     def count(self, topic: str, outcome: str) -> None:
         child = self._event_counters.get((topic, outcome))
@@ -64,30 +80,26 @@ class TrackerMetrics:
 
     def show_progress(self, progress: Progress) -> None:
         labels = (progress.commitment_id, progress.pair, progress.sector, progress.metric)
-        self.target.labels(*labels).set(float(progress.target))
-        self.achieved.labels(*labels).set(float(progress.achieved))
-        self.ratio.labels(*labels).set(float(progress.ratio))
+        self._set(self.target, progress.pair, labels, float(progress.target))
+        self._set(self.achieved, progress.pair, labels, float(progress.achieved))
+        self._set(self.ratio, progress.pair, labels, float(progress.ratio))
         if progress.projected_completion is None:
             _remove(self.projected, labels)
         else:
             when = datetime.combine(progress.projected_completion, clock.min, tzinfo=UTC)
-            self.projected.labels(*labels).set(when.timestamp())
-
-    def forget_commitment(self, commitment_id: str, pair: str, sector: str, metric: str) -> None:
-        for gauge in (self.target, self.achieved, self.ratio, self.projected):
-            _remove(gauge, (commitment_id, pair, sector, metric))
+            self._set(self.projected, progress.pair, labels, when.timestamp())
 
     def show_settlement(self, pair: str, shares: dict[tuple[str, str], float]) -> None:
         for (period, currency), share in shares.items():
             if _is_year(period):
-                self.settlement_share.labels(pair, period, currency).set(share)
+                self._set(self.settlement_share, pair, (pair, period, currency), share)
 
     def show_totals(self, pair: str, totals: dict[tuple[str, str, str], float]) -> None:
         """Calendar and fiscal years only: months would multiply the series by twelve and
         make every scrape slow; monthly figures are in GET /totals/."""
         for (sector, measure, period), value in totals.items():
             if measure == "value_usd" and _is_year(period):
-                self.total_usd.labels(pair, sector, period).set(value)
+                self._set(self.total_usd, pair, (pair, sector, period), value)
 
 
 def _is_year(period: str) -> bool:

@@ -53,6 +53,22 @@ class TrackerTables:
     roots: TableT  # "pair/root event id" -> what each event did to that flow
     references: TableT  # "p<partition>" -> FX rates and commitments, one copy each
 
+    def drop_partitions_except(self, kept: set[int], partitions: int) -> set[str]:
+        """Forget the keys of partitions another worker owns now (the in-memory store keeps
+        what this worker wrote before the partition moved); returns the pairs dropped."""
+        dropped: set[str] = set()
+        for table in (self.ledgers, self.roots, self.references):
+            store: Any = table.data
+            for key in list(store.keys()):
+                text = str(key)
+                partition = (int(text[1:]) if table is self.references
+                             else partition_of(text.split("/", 1)[0], partitions))
+                if partition not in kept:
+                    del store[key]
+                    if table is self.ledgers:
+                        dropped.add(text)
+        return dropped
+
     @classmethod
     def declare(cls, app: faust.App, partitions: int) -> TrackerTables:
         def table(name: str, help_text: str) -> TableT:
@@ -65,6 +81,16 @@ class TrackerTables:
         return cls(ledgers,
                    table("roots", "Per original event: duplicates and corrections."),
                    table("references", "FX rates and commitments, one copy per partition."))
+
+
+def owned_partitions(app: faust.App, tables: TrackerTables, *,
+                     standby: bool = False) -> set[int]:
+    """Partitions whose state this worker holds as their active owner (and, with
+    ``standby``, as a standby replica), by the assignment of the ledgers' changelog."""
+    topic = tables.ledgers.changelog_topic.get_topic_name()
+    assignor = app.assignor
+    tps = {*assignor.assigned_actives(), *(assignor.assigned_standbys() if standby else ())}
+    return {tp.partition for tp in tps if tp.topic == topic}
 
 
 def reference_key(partition: int) -> str:

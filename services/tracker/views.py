@@ -20,6 +20,7 @@ from yarl import URL
 from schemas.events import SETTLEMENT_SHARE
 from services.tracker.domain.flows import VALUE
 from services.tracker.domain.ledger import (
+    JSON,
     KNOWN_SECTORS,
     Headline,
     HeadlineCache,
@@ -164,11 +165,16 @@ class Views:
         return respond(request, "Totals", {"items": rows, "count": len(rows), "as_of":
                                            _iso(as_of)}, rows)
 
+    def _local_ledgers(self, pair: str | None) -> list[tuple[str, JSON]]:
+        """The ledgers this worker owns (a standby copy, or one of a partition that just
+        moved, is another worker's to answer for), or the one of ``pair``."""
+        return [(key, ledger) for key, ledger in list(self.tables.ledgers.items())
+                if ledger is not None and (pair is None or key == pair)
+                and self._is_me(self._owner(key))]
+
     def _local_totals(self, pair: str | None, as_of: date | None) -> list[Row]:
         rows = []
-        for key, ledger in list(self.tables.ledgers.items()):
-            if ledger is None or (pair is not None and key != pair):
-                continue
+        for key, ledger in self._local_ledgers(pair):
             lines = self.headlines.lines(ledger, as_of)
             for (sector, measure, period), amount in totals({}, lines=lines).items():
                 rows.append({"pair": key, "sector": sector, "measure": measure,
@@ -181,9 +187,7 @@ class Views:
         if pair is not None and (forwarded := await self._to_owner(pair, request)):
             return forwarded
         rows = []
-        for key, ledger in list(self.tables.ledgers.items()):
-            if ledger is None or (pair is not None and key != pair):
-                continue
+        for key, ledger in self._local_ledgers(pair):
             lines = self.headlines.lines(ledger, as_of)
             for (label, currency), share in settlement_shares({}, lines=lines).items():
                 if period is None or label == period:

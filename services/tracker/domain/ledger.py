@@ -424,6 +424,10 @@ class HeadlineCache:
     def __init__(self) -> None:
         self._months: dict[tuple[str, str], tuple[Buckets, Headline]] = {}
 
+    def forget(self, pair: str) -> None:
+        for key in [key for key in self._months if key[0] == pair]:
+            del self._months[key]
+
     def lines(self, ledger: JSON, as_of: date | None = None) -> Headline:
         """``headline(buckets_of(ledger), as_of)``."""
         limit = as_of.isoformat()[:7] if as_of else None
