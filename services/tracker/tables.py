@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import faust
@@ -22,8 +23,10 @@ from services.tracker.domain.reference import empty_reference
 PIECE_SEPARATOR = "@"  # changelog key of a month of a ledger: "AE-IN@2024-05"
 
 
+@lru_cache(maxsize=65536)
 def partition_of(pair: str, partitions: int) -> int:
-    """The partition the default (murmur2) partitioner gives a pair key."""
+    """The partition the default (murmur2) partitioner gives a pair key (cached: asked per
+    event, and for every table key after a rebalance)."""
     return (murmur2(pair.encode()) & 0x7FFFFFFF) % partitions
 
 

@@ -234,9 +234,10 @@ def apply_change(ledger: JSON, change: Change, position: Position,
     month it touches, and the head (counts, pending flows).
 
     ``released`` is a pending flow this change applies: it leaves the pending list in the
-    same write, so no crash can separate the two. A bucket no event contributes to any
-    more is removed, so an importer whose figure was corrected away no longer hides the
-    exporter's report of that route and month.
+    same change of the head, which is stored after the months it changed (see
+    ``ledger_pieces``), so no crash can lose it between the two. A bucket no event
+    contributes to any more is removed, so an importer whose figure was corrected away no
+    longer hides the exporter's report of that route and month.
     """
     head_behind = is_after(position, ledger["position"])
     months = dict(ledger["months"])
