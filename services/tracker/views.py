@@ -24,7 +24,6 @@ from services.tracker.domain.ledger import (
     KNOWN_SECTORS,
     Headline,
     HeadlineCache,
-    buckets_of,
     monthly_series,
     settlement_shares,
     totals,
@@ -217,10 +216,9 @@ class Views:
         if isinstance(found, web.Response):
             return found
         row = self._progress_row(found, as_of)
-        ledger = self.tables.ledgers.get(commitment_pair(found))
         contributing = []
         for (sector, measure, period), amount in sorted(totals(
-                buckets_of(ledger), as_of).items(), key=lambda kv: kv[0][2]):
+                {}, lines=self._lines(found, as_of)).items(), key=lambda kv: kv[0][2]):
             if sector == found["sector"] and measure == found["metric"]:
                 contributing.append({"period": period, "value": str(amount)})
         history = self._history_rows(found, as_of)
@@ -305,8 +303,8 @@ class Views:
             return commitment if is_defined(commitment) else None
         return definition_as_of(commitment, as_of)
 
-    def _lines(self, commitment: dict[str, Any], as_of: date) -> Headline:
-        """The headline of the commitment's pair as of a day, from the shared cache."""
+    def _lines(self, commitment: dict[str, Any], as_of: date | None) -> Headline:
+        """The headline of the commitment's pair (as of a day), from the shared cache."""
         ledger = self.tables.ledgers.get(commitment_pair(commitment))
         return self.headlines.lines(ledger, as_of) if ledger else {}
 
@@ -316,9 +314,9 @@ class Views:
 
     def _history_rows(self, commitment: dict[str, Any], as_of: date | None) -> list[Row]:
         """Progress at the end of each month from the period start (or first data)."""
-        buckets = buckets_of(self.tables.ledgers.get(commitment_pair(commitment)))
         measure = VALUE if commitment["metric"] == SETTLEMENT_SHARE else commitment["metric"]
-        months = sorted(monthly_series(buckets, commitment["sector"], measure, as_of))
+        months = sorted(monthly_series({}, commitment["sector"], measure,
+                                       lines=self._lines(commitment, as_of)))
         if not months:
             return []
         start = max(month_label(date.fromisoformat(commitment["period_start"])), months[0])
