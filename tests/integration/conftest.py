@@ -64,6 +64,10 @@ class Worker:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    # How the worker is started; another interpreter's `tracker worker` for an installed copy.
+    command: list[str] = field(
+        default_factory=lambda: [sys.executable, "-m", "services.tracker.cli", "worker"])
+    cwd: Path = PROJECT_ROOT
 
     @property
     def url(self) -> str:
@@ -74,8 +78,8 @@ class Worker:
         started = time.monotonic()
         out = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.tracker.cli", "worker"], cwd=PROJECT_ROOT,
-            env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.command, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
         wait_until(self.ready, ready_timeout, message=f"worker ready ({self.log_path})")
         return time.monotonic() - started
 
