@@ -1,15 +1,15 @@
-"""Faust agents: thin wiring that validates, re-keys and folds with the pure domain code.
+"""The stream wiring: the batch intake and the fold agent, thin around the pure domain.
 
-Two stages, one internal topic between them:
-
-1. ``route_transactions`` and ``route_reference`` validate what producers sent. Invalid
-   records go to ``dead-letters`` with the original key and bytes and the reason in
-   headers. Valid transactions are normalised and re-keyed by canonical pair; FX rates and
-   commitments are broadcast to every partition, so each partition folds them in log
-   order with the transactions they affect.
-2. ``fold`` applies each ledger-input message to the tables at its (offset, sequence)
-   position, which makes a replay after a crash harmless (see domain/ledger.py). It folds
-   a batch at a time and writes each touched key once per batch.
+1. The intake (``services/tracker/intake``) validates what producers sent, in batches over
+   aiokafka. Invalid records go to ``dead-letters`` with the original key and bytes and the
+   reason in headers. A batch goes on to the internal ledger-input topic as one record per
+   destination partition: transactions normalised and routed by canonical pair, FX rates
+   and commitments copied to every partition, so each partition folds them in log order
+   with the transactions they affect.
+2. ``fold`` is a Faust agent over ledger-input: Faust's per-record cost is paid once per
+   batch. It applies each item at its position (record offset, index in the record),
+   which makes a replay after a crash harmless (see domain/ledger.py), and writes each
+   touched table key once per record.
 
 Metrics and progress snapshots are refreshed on a timer for the pairs that changed, off
 the fold's hot path.
@@ -19,28 +19,28 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from datetime import date
 from typing import Any
 
 import faust
 import orjson
 
-from schemas.events import CommitmentChanged, FxRatePublished
+from schemas.events import FxRatePublished
 from services.tracker.continuity import OffsetContinuity
-from services.tracker.domain.flows import Flow, flow_of
 from services.tracker.domain.fold import apply_commitment, apply_flow, apply_fx_rate
-from services.tracker.domain.ledger import HeadlineCache, settlement_shares, totals
+from services.tracker.domain.ledger import HeadlineCache, Position, settlement_shares, totals
 from services.tracker.domain.progress import commitment_pair, progress
 from services.tracker.domain.reference import is_defined
-from services.tracker.domain.validation import Kind, validate
-from services.tracker.errors import InvalidEventError
+from services.tracker.intake.envelope import ReferenceItem, TransactionItem, decode_batch
+from services.tracker.intake.loop import Intake
 from services.tracker.metrics import TrackerMetrics
+from services.tracker.partitioning import partition_of
 from services.tracker.settings import Settings
 from services.tracker.tables import (
     BatchStore,
     TrackerTables,
     owned_partitions,
-    partition_of,
     partition_reference,
 )
 
@@ -61,26 +61,15 @@ class Pipeline:
         self.metrics = metrics
         names = settings.topics
 
-        def topic(*topic_names: str) -> faust.TopicT:
-            return app.topic(*topic_names, key_type=bytes, value_type=bytes,
-                             key_serializer="raw", value_serializer="raw")
-
-        self.transactions = topic(*names.transactions)
-        self.reference_sources = topic(names.commitments, names.fx_rates)
         self.ledger_input = app.topic(names.ledger, key_type=bytes, value_type=bytes,
                                       key_serializer="raw", value_serializer="raw",
                                       partitions=settings.partitions, internal=False)
-        self.dead_letters = topic(names.dead_letters)
-        self.progress_updates = topic(names.progress)
-        self.kinds: dict[str, Kind] = {names.trade: "trade", names.energy: "energy",
-                                       names.defense: "defense", names.commitments: "commitment",
-                                       names.fx_rates: "fx_rate"}
-        app.agent(self.transactions, name="route-transactions")(self.route_transactions)
-        app.agent(self.reference_sources, name="route-reference")(self.route_reference)
+        self.progress_updates = app.topic(names.progress, key_type=bytes, value_type=bytes,
+                                          key_serializer="raw", value_serializer="raw")
         app.agent(self.ledger_input, name="fold")(self.fold)
-        self.continuity = OffsetContinuity(app, {
-            *self.transactions.topics, *self.reference_sources.topics,
-            *self.ledger_input.topics})
+        self.intake = Intake(settings, metrics)
+        app.task(self.run_intake)
+        self.continuity = OffsetContinuity(app, set(self.ledger_input.topics))
         app.on_rebalance_complete.connect(self._before_streams_resume)
         self.dirty: set[str] = set()  # pairs whose metrics and snapshots are stale
         self.headlines = headlines
@@ -115,104 +104,62 @@ class Pipeline:
             log.info("%d pair(s) moved to other workers: no longer listed or exported here",
                      len(moved))
 
-    # -- stage 1: validate and re-key ------------------------------------------------------
+    async def run_intake(self) -> None:
+        """The intake runs for as long as the worker; if it fails for good, so does the
+        worker, rather than serve figures that no longer move."""
+        try:
+            await self.intake.run()
+        except Exception as error:
+            log.exception("The intake failed")
+            await self.app.crash(error)
 
-    async def _dead_letter(self, message: Any, reason: str) -> None:
-        log.warning("Dead letter from %s[%d]@%d: %s", message.topic, message.partition,
-                    message.offset, reason)
-        headers = [("tracker.reason", reason.encode()),
-                   ("tracker.source.topic", message.topic.encode()),
-                   ("tracker.source.partition", str(message.partition).encode()),
-                   ("tracker.source.offset", str(message.offset).encode())]
-        await self.dead_letters.send(key=message.key, value=message.value, headers=headers)
-        self.metrics.count(message.topic, "dead_letter")
-
-    async def route_transactions(self, stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            if not self.continuity.admit(message):
-                continue
-            try:
-                flow = flow_of(validate(self.kinds[message.topic], event.value,  # type: ignore[arg-type]
-                                        self.settings.max_event_bytes))
-            except InvalidEventError as error:
-                await self._dead_letter(message, error.reason)
-                continue
-            envelope = {"kind": "transaction", "topic": message.topic,
-                        "partition": message.partition, "offset": message.offset,
-                        "timestamp": message.timestamp, "flow": flow.to_json()}
-            await self.ledger_input.send(key=flow.pair.encode(), value=orjson.dumps(envelope))
-
-    async def route_reference(self, stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            if not self.continuity.admit(message):
-                continue
-            kind = self.kinds[message.topic]
-            try:
-                validated = validate(kind, event.value, self.settings.max_event_bytes)
-            except InvalidEventError as error:
-                await self._dead_letter(message, error.reason)
-                continue
-            envelope = orjson.dumps({"kind": kind, "topic": message.topic,
-                                     "event": validated.model_dump_json()})
-            for partition in range(self.settings.partitions):
-                await self.ledger_input.send(key=message.key, value=envelope,
-                                             partition=partition)
-            self.metrics.count(message.topic, "applied")
-
-    # -- stage 2: fold ---------------------------------------------------------------------
+    # -- the fold --------------------------------------------------------------------------
 
     async def fold(self, stream: faust.StreamT) -> None:
-        """Fold a batch at a time: each touched table key is written once per batch.
+        """Fold one ledger-input record (a batch) at a time.
 
-        ``take_events`` acks the events only after the batch is folded and its changelog
-        records are queued, and Faust flushes the producer before committing offsets, so a
-        crash can at worst replay the batch - which the positions make harmless.
+        Faust acks a record when the next one is taken, after its changelog records are
+        queued, and flushes the producer before committing offsets, so a crash can at
+        worst replay the record - which the positions make harmless.
         """
-        settings = self.settings
-        # take_events exists on Stream but is missing from StreamT in faust-streaming.
-        async for events in stream.take_events(  # type: ignore[attr-defined]
-                settings.fold_batch_size, within=settings.fold_batch_within):
-            stores: dict[int, BatchStore] = {}
+        partitions = self.settings.partitions
+        async for event in stream.events():
+            message = event.message
+            if not self.continuity.admit(message):
+                continue
+            store = BatchStore(self.tables, message.partition, partitions)
+            outcomes: Counter[tuple[str, str]] = Counter()
             applied: list[tuple[float, str]] = []
-            for event in events:
-                message = event.message
-                if not self.continuity.admit(message):
-                    continue
-                store = stores.get(message.partition)
-                if store is None:
-                    store = stores[message.partition] = BatchStore(
-                        self.tables, message.partition, settings.partitions)
-                self._fold_one(store, message, orjson.loads(event.value), applied)
-            for store in stores.values():
-                store.flush()
+            for index, item in enumerate(decode_batch(event.value)):
+                position = (message.offset, index)
+                if isinstance(item, TransactionItem):
+                    outcome = apply_flow(store, item.flow, position)
+                    outcomes[(item.source.topic, METRIC_OUTCOME[outcome])] += 1
+                    if outcome != "pending":
+                        applied.append((item.source.timestamp, item.flow.day))
+                    self.dirty.add(item.flow.pair)
+                else:
+                    self._fold_reference(store, item, position, outcomes)
+            store.flush()
+            for (topic, outcome), count in outcomes.items():
+                self.metrics.count(topic, outcome, count)
             for broker_timestamp, day in applied:
-                # Faust gives Message.timestamp in seconds already.
                 self.metrics.observe_applied(broker_timestamp, day)
 
-    def _fold_one(self, store: BatchStore, message: Any, envelope: dict[str, Any],
-                  applied: list[tuple[float, str]]) -> None:
-        if envelope["kind"] == "transaction":
-            flow = Flow.from_json(envelope["flow"])
-            outcome = apply_flow(store, flow, (message.offset, 0))
-            self.metrics.count(envelope["topic"], METRIC_OUTCOME[outcome])
-            if outcome != "pending":
-                applied.append((envelope["timestamp"], flow.day))
-            self.dirty.add(flow.pair)
-        elif envelope["kind"] == "fx_rate":
-            fx_event = FxRatePublished.model_validate_json(envelope["event"])
-            for pair, outcome in apply_fx_rate(store, fx_event, message.offset):
-                self.metrics.count("released-pending", METRIC_OUTCOME[outcome])
+    def _fold_reference(self, store: BatchStore, item: ReferenceItem, position: Position,
+                        outcomes: Counter[tuple[str, str]]) -> None:
+        event = item.event
+        if isinstance(event, FxRatePublished):
+            for pair, outcome in apply_fx_rate(store, event, position):
+                outcomes[("released-pending", METRIC_OUTCOME[outcome])] += 1
                 self.dirty.add(pair)
-        else:
-            commitment = CommitmentChanged.model_validate_json(envelope["event"])
-            apply_commitment(store, commitment, message.offset)
-            stored = store.reference()["commitments"].get(commitment.commitment_id)
-            if is_defined(stored):
-                pair = commitment_pair(stored)
-                if partition_of(pair, self.settings.partitions) == message.partition:
-                    self.dirty.add(pair)
+            return
+        apply_commitment(store, event, position)
+        stored = store.reference()["commitments"].get(event.commitment_id)
+        if is_defined(stored):
+            pair = commitment_pair(stored)
+            if partition_of(pair, self.settings.partitions) == store.partition:
+                self.dirty.add(pair)
 
     # -- publishing ------------------------------------------------------------------------
 

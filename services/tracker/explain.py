@@ -10,10 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
-from schemas.events import CommitmentChanged, FxRatePublished
-from services.tracker.domain.flows import Flow
+from schemas.events import FxRatePublished
 from services.tracker.domain.fold import (
     MemoryStore,
     apply_commitment,
@@ -22,9 +19,10 @@ from services.tracker.domain.fold import (
 )
 from services.tracker.domain.ledger import JSON, buckets_of, totals
 from services.tracker.domain.periods import months_of
+from services.tracker.intake.envelope import ReferenceItem, decode_batch
 from services.tracker.log import read_to_end
+from services.tracker.partitioning import partition_of
 from services.tracker.settings import Settings
-from services.tracker.tables import partition_of
 
 LARGEST = 10
 
@@ -55,23 +53,19 @@ def replay_pair(messages: list[Any], pair: str) -> Replayed:
     """Fold one pair's flows (and the reference data) exactly as the worker did."""
     replayed = Replayed()
     for message in messages:
-        envelope = orjson.loads(message.value)
-        if envelope["kind"] == "transaction":
-            flow = Flow.from_json(envelope["flow"])
-            if flow.pair != pair:
+        for index, item in enumerate(decode_batch(message.value)):
+            position = (message.offset, index)
+            if isinstance(item, ReferenceItem):
+                if isinstance(item.event, FxRatePublished):
+                    apply_fx_rate(replayed.store, item.event, position)
+                else:
+                    apply_commitment(replayed.store, item.event, position)
                 continue
-            source = {"topic": envelope["topic"], "partition": envelope["partition"],
-                      "offset": envelope["offset"]}
-            replayed.sources.setdefault(flow.event_id, []).append(source)
-            if apply_flow(replayed.store, flow, (message.offset, 0)) == "duplicate":
-                replayed.duplicates.append(flow.event_id)
-        elif envelope["kind"] == "fx_rate":
-            apply_fx_rate(replayed.store, FxRatePublished.model_validate_json(envelope["event"]),
-                          message.offset)
-        else:
-            apply_commitment(replayed.store,
-                             CommitmentChanged.model_validate_json(envelope["event"]),
-                             message.offset)
+            if item.flow.pair != pair:
+                continue
+            replayed.sources.setdefault(item.flow.event_id, []).append(item.source.to_json())
+            if apply_flow(replayed.store, item.flow, position) == "duplicate":
+                replayed.duplicates.append(item.flow.event_id)
     return replayed
 
 

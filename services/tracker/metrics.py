@@ -64,11 +64,11 @@ class TrackerMetrics:
         """Pairs with series exported here."""
         return set(self._pair_series)
 
-    def count(self, topic: str, outcome: str) -> None:
+    def count(self, topic: str, outcome: str, amount: int = 1) -> None:
         child = self._event_counters.get((topic, outcome))
         if child is None:  # labels() costs more than the increment; called per event
             child = self._event_counters[(topic, outcome)] = self.events.labels(topic, outcome)
-        child.inc()
+        child.inc(amount)
 
     def observe_applied(self, broker_timestamp: float | None, event_day: str) -> None:
         now = time.time()

@@ -35,13 +35,13 @@ class Settings(BaseSettings):
     broker_heap: str = Field("768m", description="JVM heap of the embedded broker.")
 
     max_event_bytes: int = Field(64 * 1024, ge=256, description="Larger payloads are refused.")
-    fold_batch_size: int = Field(1000, ge=1, description="Most events folded per batch.")
-    # Every batch writes each touched key (ledger month, ledger head, root entry) to its
-    # changelog once: a longer wait means fewer, fuller batches and fewer changelog records
-    # to read back on restart, at the cost of latency (bench, 0.02 -> 0.1 s, when ledgers
-    # were written whole: 200,000 events 762 -> 1,262 events/s).
-    fold_batch_within: float = Field(
-        0.1, gt=0, le=5, description="Seconds a batch waits to fill before it is folded.")
+    intake_batch_size: int = Field(
+        2000, ge=1, le=100_000,
+        description="Most source records the intake validates and forwards as one batch.")
+    # Below the broker's default message.max.bytes (1 MiB): a larger record is refused.
+    intake_record_max_bytes: int = Field(
+        512 * 1024, ge=64 * 1024, le=960 * 1024,
+        description="Largest ledger-input record the intake writes (a batch is split).")
     producer_linger_ms: int = Field(
         5, ge=0, le=1000, description="Milliseconds the producer waits to batch records.")
     publish_interval: float = Field(

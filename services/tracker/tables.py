@@ -10,24 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 from faust.types import EventT, TableT
 
 from services.tracker.domain.ledger import JSON, ledger_pieces, with_piece
 from services.tracker.domain.reference import empty_reference
+from services.tracker.partitioning import partition_of
 
 PIECE_SEPARATOR = "@"  # changelog key of a month of a ledger: "AE-IN@2024-05"
-
-
-@lru_cache(maxsize=65536)
-def partition_of(pair: str, partitions: int) -> int:
-    """The partition the default (murmur2) partitioner gives a pair key (cached: asked per
-    event, and for every table key after a rebalance)."""
-    return (murmur2(pair.encode()) & 0x7FFFFFFF) % partitions
 
 
 class LedgerTable(faust.Table):

@@ -74,27 +74,29 @@ def apply_flow(store: Store, flow: Flow, position: Position,
     return change.outcome
 
 
-def apply_fx_rate(store: Store, event: FxRatePublished, offset: int) -> list[tuple[str, str]]:
-    """Store a rate, then fold the pending flows it unblocks at positions (offset, 1..n).
+def apply_fx_rate(store: Store, event: FxRatePublished,
+                  position: Position) -> list[tuple[str, str]]:
+    """Store a rate, then fold the pending flows it unblocks, each at the rate's position
+    followed by its own parked position.
 
     Returns (pair, outcome) for every released flow. Replaying the same rate message
     releases the same flows at the same positions, so nothing is applied twice.
     """
-    store.set_reference(ref.apply_fx_rate(store.reference(), event, (offset, 0)))
+    store.set_reference(ref.apply_fx_rate(store.reference(), event, position))
     rates = store.reference()["fx"]
     released: list[tuple[str, str]] = []
     for pair in sorted(store.pairs_with_pending()):
         ledger = store.ledger(pair)
         for flow, parked_at in releasable(ledger, rates) if ledger else []:
-            # The sequence derives from where the flow was parked, so a replay of this
-            # rate message gives every flow the same position again.
-            position = (offset, parked_at[0] + 1)
-            released.append((pair, apply_flow(store, flow, position, released_from=parked_at)))
+            # Derived from where the flow was parked, so a replay of this rate message gives
+            # every flow the same position again.
+            released.append((pair, apply_flow(store, flow, (*position, *parked_at),
+                                              released_from=parked_at)))
     return released
 
 
-def apply_commitment(store: Store, event: CommitmentChanged, offset: int) -> None:
-    store.set_reference(ref.apply_commitment(store.reference(), event, (offset, 0)))
+def apply_commitment(store: Store, event: CommitmentChanged, position: Position) -> None:
+    store.set_reference(ref.apply_commitment(store.reference(), event, position))
 
 
 @dataclass
@@ -136,13 +138,14 @@ class ReplayReport:
 
 def apply_event(store: Store, kind: Kind, event: object, offset: int) -> str:
     """Fold one validated event at ``offset``; returns its outcome."""
+    position = (offset, 0)
     if isinstance(event, FxRatePublished):
-        apply_fx_rate(store, event, offset)
+        apply_fx_rate(store, event, position)
         return "applied"
     if isinstance(event, CommitmentChanged):
-        apply_commitment(store, event, offset)
+        apply_commitment(store, event, position)
         return "applied"
-    return apply_flow(store, flow_of(event), (offset, 0))  # type: ignore[arg-type]
+    return apply_flow(store, flow_of(event), position)  # type: ignore[arg-type]
 
 
 def replay(records: Iterable[tuple[Kind, bytes]], max_bytes: int = 64 * 1024) -> ReplayReport:

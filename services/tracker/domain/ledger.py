@@ -32,7 +32,10 @@ from services.tracker.domain.flows import SECTORS, VALUE, Flow
 from services.tracker.domain.fx import Rates, rate_on
 from services.tracker.domain.periods import period_labels
 
-Position = tuple[int, int]
+# Where a change sits in the ledger-input log: (record offset, item in the record), and for a
+# flow released from the pending list also where it was parked. Tuples compare
+# lexicographically, so a release sorts right after the rate that let it through.
+Position = tuple[int, ...]
 Buckets = dict[str, str]  # "sector|measure|route|role|day|currency" -> decimal string
 JSON = dict[str, Any]
 
@@ -44,11 +47,11 @@ MONEY = Context(prec=80)
 
 
 def position_key(position: Position) -> str:
-    return f"{position[0]}:{position[1]}"
+    return ":".join(map(str, position))
 
 
 def is_after(position: Position, applied: list[int] | None) -> bool:
-    return applied is None or position > (applied[0], applied[1])
+    return applied is None or position > tuple(applied)
 
 
 NO_CURRENCY = "-"  # quantity buckets
@@ -114,7 +117,7 @@ def record(entry: JSON | None, flow: Flow, contribution: Buckets, position: Posi
     if flow.event_id in entry["seen"]:
         return entry, Change("duplicate", flow.event_id)
     current_at = entry["current_log_position"]
-    newer = current_at is None or log_position > (current_at[0], current_at[1])
+    newer = current_at is None or log_position > tuple(current_at)
     if flow.is_correction and (newer or not entry["corrected"]):
         change = Change("corrected", flow.event_id, entry["current"], contribution)
     elif flow.is_correction or entry["corrected"]:
@@ -298,7 +301,7 @@ def releasable(ledger: JSON, rates: Rates) -> list[tuple[Flow, Position]]:
     for item in ledger["pending"]:
         flow = Flow.from_json(item["flow"])
         if rate_on(rates, flow.currency, date.fromisoformat(flow.day)) is not None:
-            ready.append((flow, (item["position"][0], item["position"][1])))
+            ready.append((flow, tuple(item["position"])))
     return sorted(ready, key=lambda pair: pair[1])
 
 

@@ -258,7 +258,7 @@ def test_apply_flow_twice_at_the_same_position_changes_nothing_the_second_time(m
 
     store = MemoryStore()
     for offset, (currency, rate) in enumerate(RATES.items()):
-        apply_fx_rate(store, fx_event(make, currency, rate), offset)
+        apply_fx_rate(store, fx_event(make, currency, rate), (offset, 0))
     for offset, record in enumerate(log, start=len(RATES)):
         flow = flow_from(record)
         outcome = apply_flow(store, flow, (offset, 0))
@@ -334,7 +334,7 @@ def after_crash_and_replay(base: MemoryStore, step, pieces: bool = False):
 
 def test_crash_replay_of_a_flow_applies_it_once_whatever_writes_survived(make):
     base = MemoryStore()
-    apply_fx_rate(base, fx_event(make, "EUR", "2"), 0)
+    apply_fx_rate(base, fx_event(make, "EUR", "2"), (0, 0))
     apply_flow(base, flow_from(make.trade("t1", amount="100", currency="EUR")), (1, 0))
     correction = flow_from(make.trade("c1", amount="70", corrects="t1"))
     clean, outcomes = after_crash_and_replay(
@@ -349,7 +349,7 @@ def test_crash_replay_of_a_correction_across_months_whatever_pieces_survived(mak
     """The tables store a ledger as its head and its changed months: a correction moving a
     figure to another month writes three ledger pieces, any of which may survive alone."""
     base = MemoryStore()
-    apply_fx_rate(base, fx_event(make, "EUR", "2"), 0)
+    apply_fx_rate(base, fx_event(make, "EUR", "2"), (0, 0))
     apply_flow(base, flow_from(make.trade("t1", amount="100", currency="EUR",
                                           occurred_at="2024-05-10")), (1, 0))
     correction = flow_from(make.trade("c1", amount="70", corrects="t1",
@@ -369,9 +369,9 @@ def test_crash_replay_of_a_rate_applies_released_flows_once_whatever_writes_surv
     base = MemoryStore()
     apply_flow(base, flow_from(make.trade("t1", amount="100", currency="EUR")), (0, 0))
     rate = fx_event(make, "EUR", "2")
-    clean, outcomes = after_crash_and_replay(base, lambda store: apply_fx_rate(store, rate, 1))
+    clean, outcomes = after_crash_and_replay(base, lambda store: apply_fx_rate(store, rate, (1, 0)))
     _, piece_outcomes = after_crash_and_replay(
-        base, lambda store: apply_fx_rate(store, rate, 1), pieces=True)
+        base, lambda store: apply_fx_rate(store, rate, (1, 0)), pieces=True)
     outcomes += piece_outcomes
     expected = make.store_totals(clean)
     assert expected[("IN-RU", "trade", "value_usd", "2024")] == Decimal(200)
@@ -393,7 +393,7 @@ def test_flows_without_a_rate_are_pending_then_counted_once(make, originals, rat
     store = report.store
     assert sum(len(ledger["pending"]) for ledger in store.ledgers.values()) == len(records)
 
-    released = apply_fx_rate(store, fx_event(make, "GBP", rate), len(records))
+    released = apply_fx_rate(store, fx_event(make, "GBP", rate), (len(records), 0))
     assert sorted(outcome for _, outcome in released) == ["applied"] * len(records)
     counted = make.store_totals(store)
     # every flow is an importer's report in value_usd: the totals are plain sums
@@ -407,9 +407,9 @@ def test_flows_without_a_rate_are_pending_then_counted_once(make, originals, rat
         assert got == expected
 
     settled = copy.deepcopy(store)
-    assert apply_fx_rate(store, fx_event(make, "GBP", rate), len(records)) == []
+    assert apply_fx_rate(store, fx_event(make, "GBP", rate), (len(records), 0)) == []
     assert store == settled  # the same rate message replayed at the same offset
-    apply_fx_rate(store, fx_event(make, "GBP", rate), len(records) + 1)
+    apply_fx_rate(store, fx_event(make, "GBP", rate), (len(records) + 1, 0))
     assert make.store_totals(store) == counted  # ... or delivered again later
     rate_first = replay([make.fx_rate("fx", currency="GBP", rate=rate), *records])
     assert make.store_totals(rate_first.store) == counted
@@ -422,7 +422,7 @@ def test_rate_valid_only_after_the_flow_leaves_it_pending(make):
     ])
     assert report.outcomes == {"pending": 1, "applied": 1}  # the rate message itself
     assert make.store_totals(report.store) == {}
-    released = apply_fx_rate(report.store, fx_event(make, "GBP", "1.2", "2024-05-01"), 2)
+    released = apply_fx_rate(report.store, fx_event(make, "GBP", "1.2", "2024-05-01"), (2, 0))
     assert released == [("IN-RU", "applied")]
     assert make.store_totals(report.store)[("IN-RU", "trade", "value_usd", "2024")] == \
         Decimal(120)
@@ -431,7 +431,7 @@ def test_rate_valid_only_after_the_flow_leaves_it_pending(make):
 def test_pending_duplicate_is_released_as_a_duplicate(make):
     store = replay([make.trade("t1", currency="GBP", amount="10"),
                     make.trade("t1", currency="GBP", amount="10")]).store
-    released = apply_fx_rate(store, fx_event(make, "GBP", "2"), 5)
+    released = apply_fx_rate(store, fx_event(make, "GBP", "2"), (5, 0))
     assert released == [("IN-RU", "applied"), ("IN-RU", "duplicate")]
     assert make.store_totals(store)[("IN-RU", "trade", "value_usd", "2024")] == Decimal(20)
 
@@ -521,9 +521,9 @@ def test_commitment_replayed_at_the_same_offset_changes_nothing(make):
 
     store = MemoryStore()
     event = CommitmentChanged.model_validate(make.commitment_event("ev1"))
-    apply_commitment(store, event, 3)
+    apply_commitment(store, event, (3, 0))
     before = copy.deepcopy(store)
-    apply_commitment(store, event, 3)
+    apply_commitment(store, event, (3, 0))
     assert store == before
     assert store.reference()["position"] == [3, 0]
 
