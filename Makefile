@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 JARS := ops/kafka/target/libs/.resolved
 SAMPLE := data/sample.jsonl
 
-.PHONY: setup run stop test test-deps lint unit schemas sample bench dashboard clean help
+.PHONY: setup run stop cluster cluster-stop test test-deps lint unit schemas sample bench dashboard clean help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -62,3 +62,9 @@ clean:  ## Remove .venv, the jars and all local data
 
 dashboard: $(STAMP)  ## Regenerate ops/grafana/dashboards/tracker.json (edit build_dashboard.py)
 	$(BIN)/python -m ops.grafana.build_dashboard
+
+cluster: setup  ## The production topology here: 3 Kafka nodes (KRaft), 2 workers; loads the sample
+	$(BIN)/tracker cluster up --sample $(SAMPLE)
+
+cluster-stop:  ## Stop the cluster's workers and Kafka nodes (data stays in .data/cluster/)
+	$(BIN)/tracker cluster down

@@ -68,13 +68,26 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class EmbeddedKafka:
-    """One KRaft node whose data, logs and pid file live under ``data_dir``."""
+    """One KRaft node (broker and controller) whose data, logs and pid file live under
+    ``data_dir``. Alone by default; with ``voters`` naming the other nodes' controllers (the
+    same string on every node) it is one of a quorum (``services/tracker/cluster.py``)."""
 
     data_dir: Path
     port: int = 9092
     controller_port: int = 9093
     heap: str = "768m"
     host: str = "127.0.0.1"
+    node_id: int = 1
+    voters: str = ""  # controller.quorum.voters; empty: this node alone
+    replication: int = 1  # of the internal topics and the default of created ones
+    min_insync_replicas: int = 1
+    # A lone node has nobody to wait for; a cluster waits so that workers starting together
+    # join the first generation of their group together.
+    initial_rebalance_delay_ms: int = 0
+    # Appended to server.properties; a later key wins (java.util.Properties), so these can
+    # replace listeners and their security (the SASL_SSL test broker does).
+    extra_properties: tuple[tuple[str, str], ...] = ()
+    format_args: tuple[str, ...] = ()  # more `kafka-storage format` options (--add-scram)
 
     @property
     def bootstrap(self) -> str:
@@ -92,10 +105,19 @@ class EmbeddedKafka:
     def properties_file(self) -> Path:
         return self.data_dir / "server.properties"
 
+    @property
+    def quorum_voters(self) -> str:
+        return self.voters or f"{self.node_id}@{self.host}:{self.controller_port}"
+
     def _write_properties(self) -> None:
         template = Template((KAFKA_OPS_DIR / "server.properties.template").read_text())
-        self.properties_file.write_text(template.substitute(
-            port=self.port, controller_port=self.controller_port, log_dir=self.log_dir))
+        text = template.substitute(
+            node_id=self.node_id, voters=self.quorum_voters, host=self.host, port=self.port,
+            controller_port=self.controller_port, log_dir=self.log_dir,
+            replication=self.replication, min_isr=self.min_insync_replicas,
+            rebalance_delay_ms=self.initial_rebalance_delay_ms)
+        extra = "".join(f"{key}={value}\n" for key, value in self.extra_properties)
+        self.properties_file.write_text(text + extra)
 
     def _java(self, main_class: str, *args: str) -> list[str]:
         java = shutil.which("java")
@@ -107,17 +129,20 @@ class EmbeddedKafka:
                 f"-Dkafka.logs.dir={self.data_dir / 'logs'}",
                 "-cp", f"{resolve_jars()}/*", main_class, *args]
 
-    def format_storage(self) -> bool:
-        """Format the KRaft log directory on first start; return whether it was formatted."""
+    def format_storage(self, cluster_id: str | None = None) -> bool:
+        """Format the KRaft log directory on first start; return whether it was formatted.
+        The nodes of one cluster must be formatted with the same ``cluster_id``."""
         if (self.log_dir / "meta.properties").exists():
             return False
-        cluster_id = new_cluster_id()
+        cluster_id = cluster_id or new_cluster_id()
         done = subprocess.run(
             self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
-                       "-c", str(self.properties_file)),
+                       "-c", str(self.properties_file), *self.format_args),
             capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise BrokerError(f"kafka-storage format failed:\n{done.stdout}{done.stderr}")
+            # The output can echo --add-scram arguments: keep passwords out of the error.
+            output = _without(done.stdout + done.stderr, self.format_args)
+            raise BrokerError(f"kafka-storage format failed:\n{output}")
         log.info("Formatted new KRaft storage in %s (cluster %s)", self.log_dir, cluster_id)
         return True
 
@@ -132,28 +157,46 @@ class EmbeddedKafka:
             return None
         return pid
 
-    def start(self, timeout: float = 90.0) -> int:
+    def start(self, timeout: float = 90.0, cluster_id: str | None = None) -> int:
         """Start the broker in the background (unless it runs already) and wait until ready."""
         pid = self.running_pid()
         if pid is not None:
             self.wait_ready(timeout)
             return pid
+        process = self.launch(cluster_id)
+        self.wait_ready(timeout, process)
+        return process.pid
+
+    def launch(self, cluster_id: str | None = None) -> subprocess.Popen[bytes]:
+        """Format on first start and start the process, without waiting: a node of a quorum
+        is ready only once enough of the others run too."""
         for busy in (self.port, self.controller_port):
             if port_is_open(self.host, busy):
                 raise BrokerError(f"port {busy} on {self.host} is taken by another process; "
                                   "set TRACKER_BROKER_PORT / TRACKER_BROKER_CONTROLLER_PORT")
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._write_properties()
-        self.format_storage()
+        self.format_storage(cluster_id)
         with open(self.data_dir / "logs" / "broker.out", "ab") as out:
             process = subprocess.Popen(
                 self._java("kafka.Kafka", str(self.properties_file)),
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         self.pid_file.write_text(str(process.pid))
-        log.info("Started Kafka broker pid %d on %s", process.pid, self.bootstrap)
-        self.wait_ready(timeout, process)
-        return process.pid
+        log.info("Started Kafka node %d, pid %d, on %s", self.node_id, process.pid,
+                 self.bootstrap)
+        return process
+
+    def kill(self) -> bool:
+        """kill -9: no controlled shutdown, no flush (the chaos tests)."""
+        pid = self.running_pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
+        return True
 
     def wait_ready(self, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
         """Wait until the broker answers a metadata request."""
@@ -166,6 +209,12 @@ class EmbeddedKafka:
                 return
             time.sleep(0.3)
         raise BrokerError(f"the broker did not become ready on {self.bootstrap} in {timeout:.0f}s")
+
+    def signal_stop(self) -> None:
+        """Ask the broker to stop (SIGTERM) without waiting for it."""
+        pid = self.running_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the broker cleanly (SIGTERM, then SIGKILL after ``timeout``)."""
@@ -183,6 +232,12 @@ class EmbeddedKafka:
             os.kill(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def _without(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def _alive(pid: int) -> bool:

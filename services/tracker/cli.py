@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from services.tracker.broker import EmbeddedKafka, port_is_open
+from services.tracker.cluster import WEB_PORTS, LocalCluster, worker_environment
 from services.tracker.errors import TrackerError
 from services.tracker.settings import Settings
 
@@ -29,6 +30,10 @@ cli = typer.Typer(
 broker_cli = typer.Typer(help="The embedded Apache Kafka broker (KRaft, one node).",
                          no_args_is_help=True)
 cli.add_typer(broker_cli, name="broker")
+cluster_cli = typer.Typer(
+    help="The production topology on this machine: three Kafka nodes (KRaft, replication 3, "
+    "min ISR 2) and two workers with a standby each.", no_args_is_help=True)
+cli.add_typer(cluster_cli, name="cluster")
 # Logs and pipes get a wide, fixed width so tables are not squeezed into 80 columns.
 console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True)
@@ -127,13 +132,14 @@ def events_handled(url: str) -> float:
                if line.startswith("tracker_events_total{") and "released-pending" not in line)
 
 
-def wait_folded(url: str, sent: int, timeout: float) -> None:
-    """Until every sent record has an outcome and the commitments stop changing."""
+def wait_folded(urls: list[str], sent: int, timeout: float) -> None:
+    """Until every sent record has an outcome (each worker counts the partitions it owns)
+    and the commitments stop changing."""
     deadline = time.monotonic() + timeout
     previous = None
     while time.monotonic() < deadline:
-        if events_handled(url) >= sent:
-            current = httpx.get(f"{url}/commitments/", timeout=10).text
+        if sum(events_handled(url) for url in urls) >= sent:
+            current = httpx.get(f"{urls[0]}/commitments/", timeout=10).text
             if current == previous:
                 return
             previous = current
@@ -149,29 +155,11 @@ def up(
     """Start broker and worker in the background, load the sample once, show the status."""
     settings = load_settings()
     broker_start()
-    pid_file = _worker_pid_file(settings)
-    if _running(pid_file) is None:
-        if port_is_open(settings.web_bind, settings.web_port):
-            err.print(f"[red]Port {settings.web_port} is taken[/red]; set TRACKER_WEB_PORT.")
-            raise typer.Exit(1)
-        logs = settings.data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        with open(logs / f"{settings.worker_id}.log", "ab") as out:
-            process = subprocess.Popen([sys.executable, "-m", "services.tracker.cli", "worker"],
-                                       stdout=out, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
-        pid_file.write_text(str(process.pid))
+    start_worker(settings)
     with console.status("Waiting for the worker to recover its tables..."):
         seconds = wait_healthy(settings.web_url, 120)
     console.print(f"Worker ready at [bold]{settings.web_url}[/bold] after {seconds:.1f}s")
-    marker = settings.data_dir / "sample-loaded"
-    if sample is not None and not marker.exists():
-        sent = produce_file(sample, allow_invalid=True)
-        marker.write_text(str(sample))
-        with console.status("Waiting for the worker to fold the sample..."):
-            wait_folded(settings.web_url, sent, timeout=120)
-    elif sample is not None:
-        console.print(f"Sample already loaded ({marker} exists); not sending it again.")
+    load_sample_once(settings, sample, [settings.web_url])
     status(url=settings.web_url)
     console.print(
         f"\nHTTP:    {settings.web_url}/commitments/  {settings.web_url}/totals/?pair=IN-RU\n"
@@ -180,10 +168,26 @@ def up(
         "Stop:    make stop   (data stays in .data/; `make run` again resumes)")
 
 
-@cli.command()
-def down() -> None:
-    """Stop the background worker and broker started by `tracker up`."""
-    settings = load_settings()
+def start_worker(settings: Settings, env: dict[str, str] | None = None) -> None:
+    """`tracker worker` in the background with ``env`` added to this environment (it must
+    describe ``settings``), unless its pid file names a running process."""
+    pid_file = _worker_pid_file(settings)
+    if _running(pid_file) is not None:
+        return
+    if port_is_open(settings.web_bind, settings.web_port):
+        err.print(f"[red]Port {settings.web_port} is taken[/red]; set TRACKER_WEB_PORT.")
+        raise typer.Exit(1)
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"{settings.worker_id}.log", "ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "services.tracker.cli", "worker"],
+                                   env={**os.environ, **(env or {})},
+                                   stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    pid_file.write_text(str(process.pid))
+
+
+def stop_worker(settings: Settings) -> None:
     pid_file = _worker_pid_file(settings)
     pid = _running(pid_file)
     if pid is not None:
@@ -196,7 +200,102 @@ def down() -> None:
             os.kill(pid, signal.SIGKILL)
         console.print(f"Worker {settings.worker_id} stopped.")
     pid_file.unlink(missing_ok=True)
+
+
+def load_sample_once(settings: Settings, sample: Path | None, urls: list[str]) -> None:
+    marker = settings.data_dir / "sample-loaded"
+    if sample is not None and not marker.exists():
+        sent = send_file(settings, sample, allow_invalid=True)
+        marker.write_text(str(sample))
+        with console.status("Waiting for the workers to fold the sample..."):
+            wait_folded(urls, sent, timeout=180)
+    elif sample is not None:
+        console.print(f"Sample already loaded ({marker} exists); not sending it again.")
+
+
+@cli.command()
+def down() -> None:
+    """Stop the background worker and broker started by `tracker up`."""
+    stop_worker(load_settings())
     broker_stop()
+
+
+def production_topology(base: Settings,
+                        ) -> tuple[LocalCluster, list[tuple[Settings, dict[str, str]]]]:
+    """The three nodes under ``<data dir>/cluster`` and each worker's settings with the
+    TRACKER_* variables that give them (what its process gets on top of this one's)."""
+    data_dir = base.data_dir / "cluster"
+    kafka = LocalCluster(data_dir)
+    workers = []
+    for index in range(len(WEB_PORTS)):
+        env = worker_environment(index, kafka.bootstrap, data_dir)
+        fields: dict[str, Any] = {name.removeprefix("TRACKER_").lower(): value
+                                  for name, value in env.items()}
+        workers.append((Settings(**fields), env))
+    return kafka, workers
+
+
+@cluster_cli.command("up")
+def cluster_up(
+    sample: Annotated[Path | None, typer.Option(help="JSON Lines file to load once.")] = None,
+) -> None:
+    """Start three Kafka nodes and two workers in the background (what `make cluster` runs),
+    load the sample once, show the status."""
+    from services.tracker.topics import ensure_topics
+
+    kafka, workers = production_topology(load_settings())
+    with console.status("Starting three Apache Kafka nodes (KRaft quorum)..."):
+        kafka.start()
+    console.print(f"Kafka cluster ready on [bold]{kafka.bootstrap}[/bold] (data in "
+                  f"{kafka.data_dir})")
+    # Created once here, so that two workers starting together do not race for them.
+    created = asyncio.run(ensure_topics(workers[0][0]))
+    if created:
+        console.print(f"Created topics (replication {workers[0][0].replication}): "
+                      f"{', '.join(created)}")
+    for settings, env in workers:
+        start_worker(settings, env)
+    with console.status("Waiting for the workers to recover their tables..."):
+        for settings, _ in workers:
+            seconds = wait_healthy(settings.web_url, 180)
+            console.print(f"Worker {settings.worker_id} ready at [bold]{settings.web_url}"
+                          f"[/bold] after {seconds:.1f}s")
+    urls = [settings.web_url for settings, _ in workers]
+    load_sample_once(workers[0][0], sample, urls)
+    status(url=urls[0])
+    console.print(f"\nHTTP:    {'  '.join(f'{url}/commitments/' for url in urls)}\n"
+                  f"Kafka:   {kafka.bootstrap}\n"
+                  f"Logs:    {kafka.data_dir / 'logs'}, {kafka.data_dir}/kafka-*/logs\n"
+                  "Stop:    make cluster-stop   (data stays; `make cluster` again resumes)")
+
+
+@cluster_cli.command("down")
+def cluster_down() -> None:
+    """Stop the cluster's workers, then its nodes; the data stays on disk."""
+    kafka, workers = production_topology(load_settings())
+    for settings, _ in workers:
+        stop_worker(settings)
+    stopped = kafka.stop()
+    console.print(f"Kafka nodes stopped: {stopped}.")
+
+
+@cluster_cli.command("status")
+def cluster_status() -> None:
+    """Say which nodes and workers of the cluster run."""
+    kafka, workers = production_topology(load_settings())
+    down = 0
+    for node in kafka.nodes:
+        pid = node.running_pid()
+        down += pid is None
+        console.print(f"Kafka node {node.node_id} ({node.bootstrap}): "
+                      + (f"running, pid {pid}" if pid else "not running"))
+    for settings, _ in workers:
+        pid = _running(_worker_pid_file(settings))
+        down += pid is None
+        console.print(f"Worker {settings.worker_id} ({settings.web_url}): "
+                      + (f"running, pid {pid}" if pid else "not running"))
+    if down:
+        raise typer.Exit(1)
 
 
 @cli.command("produce")
@@ -208,10 +307,13 @@ def produce_file(
 ) -> int:
     """Check and send each record of FILE (JSON Lines of {"topic", "key"?, "value"});
     shows progress and a summary."""
-    # Returns the number of records sent, for `tracker up`.
+    return send_file(load_settings(), file, allow_invalid)
+
+
+def send_file(settings: Settings, file: Path, allow_invalid: bool) -> int:
+    """`tracker produce` with given settings; returns the number of records sent."""
     from services.tracker.producer import produce, read_records
 
-    settings = load_settings()
     records = list(read_records(file, settings.max_event_bytes))
     with Progress(TextColumn("Sending"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
