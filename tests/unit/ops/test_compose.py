@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from services.tracker.app import create_faust_app
 from services.tracker.cli import cli
+from services.tracker.cluster import WORKER_SETTINGS, LocalCluster
+from services.tracker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -179,3 +182,64 @@ def test_dockerfile_copies_only_what_the_build_context_keeps() -> None:
             for source in sources:
                 assert source.rstrip("/") in allowed, f"{source} is excluded by .dockerignore"
                 assert (ROOT / source).exists(), source
+
+
+# Variables that describe where a service runs (names, ports, paths, identities), not how
+# the topology behaves: they differ between compose and `make cluster` by design.
+KAFKA_PLACEMENT = {"KAFKA_NODE_ID", "KAFKA_PROCESS_ROLES", "KAFKA_CONTROLLER_QUORUM_VOTERS",
+                   "KAFKA_LISTENERS", "KAFKA_ADVERTISED_LISTENERS",
+                   "KAFKA_CONTROLLER_LISTENER_NAMES", "KAFKA_INTER_BROKER_LISTENER_NAME",
+                   "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "KAFKA_LOG_DIRS", "KAFKA_HEAP_OPTS"}
+TRACKER_PLACEMENT = {"TRACKER_KAFKA_BOOTSTRAP", "TRACKER_WORKER_ID", "TRACKER_WEB_HOST",
+                     "TRACKER_WEB_BIND", "TRACKER_WEB_PORT", "TRACKER_DATA_DIR",
+                     "TRACKER_LOG_LEVEL"}
+# What makes the topology production-shaped; compose must state each one.
+BEHAVIOUR = ("default.replication.factor", "min.insync.replicas",
+             "offsets.topic.replication.factor", "transaction.state.log.replication.factor",
+             "transaction.state.log.min.isr", "group.initial.rebalance.delay.ms",
+             "auto.create.topics.enable", "log.retention.hours", "num.partitions")
+
+
+def cluster_properties(tmp_path: Path) -> list[dict[str, str]]:
+    """server.properties of each `make cluster` node, as the launcher writes them."""
+    written = []
+    for node in LocalCluster(tmp_path).nodes:
+        node.data_dir.mkdir(parents=True)
+        node._write_properties()
+        pairs = [line.split("=", 1) for line in node.properties_file.read_text().splitlines()
+                 if "=" in line and not line.startswith("#")]
+        written.append(dict(pairs))
+    return written
+
+
+def test_compose_brokers_behave_as_the_tested_cluster(services: dict[str, Any],
+                                                      tmp_path: Path) -> None:
+    # KAFKA_MIN_INSYNC_REPLICAS is min.insync.replicas in the apache/kafka image.
+    for broker, properties in zip(BROKERS, cluster_properties(tmp_path), strict=True):
+        variables = env(services[broker])
+        stated = {name.removeprefix("KAFKA_").lower().replace("_", "."): value
+                  for name, value in variables.items()
+                  if name.startswith("KAFKA_") and name not in KAFKA_PLACEMENT}
+        for key, value in stated.items():
+            assert properties.get(key) == value, (
+                f"{broker}: {key}={value} in compose, {properties.get(key)} in make cluster")
+        for key in BEHAVIOUR:
+            assert key in stated, f"{broker}: compose does not state {key}"
+        assert properties["node.id"] == variables["KAFKA_NODE_ID"]
+
+
+def test_compose_workers_behave_as_the_tested_workers(services: dict[str, Any]) -> None:
+    for name, spec in trackers(services).items():
+        variables = env(spec)
+        behaviour = {key: value for key, value in variables.items()
+                     if key not in TRACKER_PLACEMENT}
+        assert behaviour == WORKER_SETTINGS, name
+
+
+def test_every_producer_of_the_worker_waits_for_all_replicas() -> None:
+    # Compose and `make cluster` run the same worker; acks and idempotence are not
+    # configurable, so they cannot drift - this checks what they are.
+    app = create_faust_app(Settings())
+    assert app.conf.producer_acks == -1
+    producer = app.producer
+    assert producer._settings_extra() == {"acks": "all", "enable_idempotence": True}
