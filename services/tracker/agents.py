@@ -32,6 +32,7 @@ from services.tracker.domain.fold import apply_commitment, apply_flow, apply_fx_
 from services.tracker.domain.ledger import HeadlineCache, Position, settlement_shares, totals
 from services.tracker.domain.progress import commitment_pair, progress
 from services.tracker.domain.reference import is_defined
+from services.tracker.failpoints import crash_at
 from services.tracker.intake.envelope import ReferenceItem, TransactionItem, decode_batch
 from services.tracker.intake.loop import Intake
 from services.tracker.metrics import TrackerMetrics
@@ -72,6 +73,7 @@ class Pipeline:
         self.continuity = OffsetContinuity(app, set(self.ledger_input.topics))
         app.on_rebalance_complete.connect(self._before_streams_resume)
         self.dirty: set[str] = set()  # pairs whose metrics and snapshots are stale
+        self.folded = 0  # ledger-input records folded by this process
         self.headlines = headlines
         app.timer(settings.publish_interval, name="publish-progress")(self.publish_dirty)
 
@@ -141,6 +143,9 @@ class Pipeline:
                 else:
                     self._fold_reference(store, item, position, outcomes)
             store.flush()
+            self.folded += 1
+            crash_at(self.folded, self.settings.fold_crash_after_records,
+                     "after a folded record queued its changelog writes, before its commit")
             for (topic, outcome), count in outcomes.items():
                 self.metrics.count(topic, outcome, count)
             for broker_timestamp, day in applied:

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     intake_record_max_bytes: int = Field(
         512 * 1024, ge=64 * 1024, le=960 * 1024,
         description="Largest ledger-input record the intake writes (a batch is split).")
+    intake_crash_after_batches: int | None = Field(
+        None, ge=1, description="Tests only: kill -9 the worker once the intake's n-th "
+        "batch has reached the broker, before its source offsets are committed.")
+    fold_crash_after_records: int | None = Field(
+        None, ge=1, description="Tests only: kill -9 the worker once the fold's n-th "
+        "record has queued its changelog writes, before its offset is committed.")
     producer_linger_ms: int = Field(
         5, ge=0, le=1000, description="Milliseconds the producer waits to batch records.")
     publish_interval: float = Field(

@@ -22,6 +22,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from services.tracker.app import client_options
 from services.tracker.domain.validation import Kind
+from services.tracker.failpoints import crash_at
 from services.tracker.intake.routing import RoutedBatch, route_batch
 from services.tracker.metrics import TrackerMetrics
 from services.tracker.settings import Settings
@@ -94,6 +95,9 @@ class Intake:
                   for rejected in routed.rejected]
         await asyncio.gather(*sends)
         self._count(routed)
+        self.batches += 1
+        crash_at(self.batches, settings.intake_crash_after_batches,
+                 "after an intake batch reached the broker, before its commit")
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         try:
             await consumer.commit(offsets)
@@ -102,7 +106,6 @@ class Intake:
             # and the fold recognises what it already applied.
             log.warning("Intake commit after a rebalance failed (%s); the new owner reads "
                         "the batch again", error)
-        self.batches += 1
 
     async def _dead_letter(self, producer: AIOKafkaProducer, record: Any,
                            reason: str) -> Awaitable[Any]:
