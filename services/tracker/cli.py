@@ -21,6 +21,7 @@ from rich.table import Table
 from services.tracker.broker import EmbeddedKafka, port_is_open
 from services.tracker.cluster import WEB_PORTS, LocalCluster, worker_environment
 from services.tracker.errors import TrackerError
+from services.tracker.preflight import check_connection
 from services.tracker.settings import Settings
 
 cli = typer.Typer(
@@ -88,6 +89,7 @@ def worker() -> None:
     from services.tracker.topics import ensure_topics
 
     settings = load_settings()
+    check_connection(settings)
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes one level only
     created = asyncio.run(ensure_topics(settings))
     if created:
@@ -314,6 +316,7 @@ def send_file(settings: Settings, file: Path, allow_invalid: bool) -> int:
     """`tracker produce` with given settings; returns the number of records sent."""
     from services.tracker.producer import produce, read_records
 
+    check_connection(settings)
     records = list(read_records(file, settings.max_event_bytes))
     with Progress(TextColumn("Sending"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
@@ -384,6 +387,7 @@ def reconcile(
     from services.tracker.reconcile import reconcile as run_reconcile
 
     settings = load_settings()
+    check_connection(settings)
     with console.status("Reading the topics from offset 0 and folding them..."):
         result = run_reconcile(settings, url or settings.web_url)
     summary = ", ".join(f"{topic} {count}" for topic, count in sorted(result.records.items()))
@@ -420,7 +424,7 @@ def main() -> None:
     try:
         cli()
     except TrackerError as error:
-        err.print(f"[red]Error:[/red] {error}")
+        err.print(f"[red]Error:[/red] {error}", soft_wrap=True)  # one line, however long
         sys.exit(1)
 
 
