@@ -142,7 +142,7 @@ class Pipeline:
                     self.dirty.add(item.flow.pair)
                 else:
                     self._fold_reference(store, item, position, outcomes)
-            store.flush()
+            store.flush(message.offset)
             self.folded += 1
             crash_at(self.folded, self.settings.fold_crash_after_records,
                      "after a folded record queued its changelog writes, before its commit")

@@ -96,6 +96,9 @@ def create_faust_app(settings: Settings) -> faust.App:
         # A ledger-input record holds a batch (up to TRACKER_INTAKE_RECORD_MAX_BYTES): the
         # default 1 MiB fetch would hand the fold only a couple at a time.
         consumer_max_fetch_size=16 * 1024 * 1024,
+        # ... and Faust's default buffer of 4,096 records per stream would hold gigabytes of
+        # them, waiting in memory instead of in Kafka.
+        stream_buffer_maxsize=32,
         web_enabled=True,
         web_bind=settings.web_bind,
         web_host=settings.web_host,

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     intake_batch_size: int = Field(
         2000, ge=1, le=100_000,
         description="Most source records the intake validates and forwards as one batch.")
+    intake_linger_ms: int = Field(
+        20, ge=0, le=1000,
+        description="Milliseconds the intake gathers records after the first of a batch.")
     # Below the broker's default message.max.bytes (1 MiB): a larger record is refused.
     intake_record_max_bytes: int = Field(
         512 * 1024, ge=64 * 1024, le=960 * 1024,

@@ -20,6 +20,7 @@ from services.tracker.domain.reference import empty_reference
 from services.tracker.partitioning import partition_of
 
 PIECE_SEPARATOR = "@"  # changelog key of a month of a ledger: "AE-IN@2024-05"
+ROOT_GROUP_SEPARATOR = "#"  # changelog key of a group of root entries: "AE-IN#4017"
 
 
 class LedgerTable(faust.Table):
@@ -36,6 +37,25 @@ class LedgerTable(faust.Table):
             # The in-memory store's own bookkeeping (as its apply_changelog_batch does): it
             # drops the keys of partitions no longer assigned here after a rebalance.
             store._key_partition[pair] = event.message.partition
+
+
+class RootTable(faust.Table):
+    """Root entries, one key each in memory, sent to the changelog grouped: one record per
+    pair and folded ledger-input record (``pair#offset``) holding the entries it changed.
+    A batch then costs a changelog record per pair it touched instead of one per event,
+    and so does recovery. A record folded again after a crash rewrites the same key."""
+
+    def apply_changelog_batch(self, batch: Iterable[EventT]) -> None:
+        store: Any = self.data
+        for event in batch:
+            entries: JSON | None = event.value  # type: ignore[assignment]  # JSON-decoded
+            for key, entry in (entries or {}).items():
+                store[key] = entry
+                store._key_partition[key] = event.message.partition  # as in LedgerTable
+
+
+def root_group_key(pair: str, record_offset: int) -> str:
+    return f"{pair}{ROOT_GROUP_SEPARATOR}{record_offset}"
 
 
 def piece_key(pair: str, month: str) -> str:
@@ -72,9 +92,12 @@ class TrackerTables:
         ledgers = LedgerTable(app, name="ledgers", default=None, beacon=app.tables.beacon,
                               partitions=partitions,
                               help="Monthly buckets and pending flows per pair.")
+        roots = RootTable(app, name="roots", default=None, beacon=app.tables.beacon,
+                          partitions=partitions,
+                          help="Per original event: duplicates and corrections.")
         app.tables.add(ledgers)
-        return cls(ledgers,
-                   table("roots", "Per original event: duplicates and corrections."),
+        app.tables.add(roots)
+        return cls(ledgers, roots,
                    table("references", "FX rates and commitments, one copy per partition."))
 
 
@@ -162,19 +185,26 @@ class BatchStore:
                 if (ledger := self.ledger(pair)) and ledger["pending"]
                 and partition_of(pair, self.partitions) == self.partition)
 
-    def flush(self) -> int:
-        """Write every staged value to its table and changelog; returns how many."""
+    def flush(self, record_offset: int) -> int:
+        """Write every staged value to its table and changelog; returns how many.
+        ``record_offset``: the ledger-input record folded, which names the root groups."""
         tables = {t.name: t for t in (self.tables.ledgers, self.tables.roots,
                                       self.tables.references)}
-        ledgers = self.tables.ledgers
+        ledgers, roots = self.tables.ledgers, self.tables.roots
+        root_groups: dict[str, JSON] = {}
         for (name, key), value in self.staged.items():
             table = tables[name]
             if table is ledgers:
                 for month, piece in ledger_pieces(table.data.get(key), value):
                     table.send_changelog(self.partition, piece_key(key, month), piece)
+            elif table is roots:
+                pair = key.split("/", 1)[0]
+                root_groups.setdefault(root_group_key(pair, record_offset), {})[key] = value
             else:
                 table.send_changelog(self.partition, key, value)
             table.data[key] = value
+        for group, entries in root_groups.items():
+            roots.send_changelog(self.partition, group, entries)
         written = len(self.staged)
         self.staged.clear()
         return written

@@ -70,14 +70,30 @@ class Intake:
                 log.info("Intake reading %s in batches of up to %d records",
                          ", ".join(self.kinds), self.settings.intake_batch_size)
                 while True:
-                    batch = await consumer.getmany(
-                        timeout_ms=1000, max_records=self.settings.intake_batch_size)
+                    batch = await self._next_batch(consumer)
                     if batch:
                         await self._forward(consumer, producer, batch)
             finally:
                 await consumer.stop()
         finally:
             await producer.stop()
+
+    async def _next_batch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
+        """Records as they come, gathered for up to ``intake_linger_ms`` after the first:
+        under a trickle, each batch would otherwise be a record or two, and the fold pays
+        its per-record cost for every ledger-input record."""
+        size = self.settings.intake_batch_size
+        batch = await consumer.getmany(timeout_ms=1000, max_records=size)
+        count = sum(map(len, batch.values()))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.intake_linger_ms / 1000
+        while batch and count < size and (left := deadline - loop.time()) > 0:
+            more = await consumer.getmany(timeout_ms=max(1, int(left * 1000)),
+                                          max_records=size - count)
+            for tp, records in more.items():
+                batch.setdefault(tp, []).extend(records)
+                count += len(records)
+        return batch
 
     async def _forward(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
                        batch: dict[TopicPartition, list[Any]]) -> None:
