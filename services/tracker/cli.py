@@ -225,12 +225,17 @@ def down() -> None:
 def production_topology(base: Settings,
                         ) -> tuple[LocalCluster, list[tuple[Settings, dict[str, str]]]]:
     """The three nodes under ``<data dir>/cluster`` and each worker's settings with the
-    TRACKER_* variables that give them (what its process gets on top of this one's)."""
+    TRACKER_* variables that give them (what its process gets on top of this one's).
+    Ports count up from TRACKER_BROKER_PORT (clients +0, +2, +4; controllers +1, +3, +5)
+    and TRACKER_WEB_PORT (+0, +1): 9092-9097 and 6066-6067 by default."""
     data_dir = base.data_dir / "cluster"
-    kafka = LocalCluster(data_dir)
+    first = base.broker_port
+    kafka = LocalCluster(data_dir, client_ports=(first, first + 2, first + 4),
+                         controller_ports=(first + 1, first + 3, first + 5))
+    web_ports = tuple(base.web_port + index for index in range(len(WEB_PORTS)))
     workers = []
-    for index in range(len(WEB_PORTS)):
-        env = worker_environment(index, kafka.bootstrap, data_dir)
+    for index in range(len(web_ports)):
+        env = worker_environment(index, kafka.bootstrap, data_dir, web_ports)
         fields: dict[str, Any] = {name.removeprefix("TRACKER_").lower(): value
                                   for name, value in env.items()}
         workers.append((Settings(**fields), env))
