@@ -27,6 +27,7 @@ import faust
 import orjson
 
 from schemas.events import FxRatePublished
+from services.tracker.compat import kafka_producer
 from services.tracker.continuity import OffsetContinuity
 from services.tracker.domain.fold import apply_commitment, apply_flow, apply_fx_rate
 from services.tracker.domain.ledger import HeadlineCache, Position, settlement_shares, totals
@@ -125,6 +126,7 @@ class Pipeline:
         worst replay the record - which the positions make harmless.
         """
         partitions = self.settings.partitions
+        producer = kafka_producer(self.app)
         async for event in stream.events():
             message = event.message
             if not self.continuity.admit(message):
@@ -142,7 +144,7 @@ class Pipeline:
                     self.dirty.add(item.flow.pair)
                 else:
                     self._fold_reference(store, item, position, outcomes)
-            store.flush(message.offset)
+            await store.flush(message.offset, producer)
             self.folded += 1
             crash_at(self.folded, self.settings.fold_crash_after_records,
                      "after a folded record queued its changelog writes, before its commit")

@@ -99,6 +99,8 @@ def create_faust_app(settings: Settings) -> faust.App:
         # ... and Faust's default buffer of 4,096 records per stream would hold gigabytes of
         # them, waiting in memory instead of in Kafka.
         stream_buffer_maxsize=32,
+        # The fold sends a batch's changelog records as record batches of up to this size.
+        producer_max_batch_size=256 * 1024,
         web_enabled=True,
         web_bind=settings.web_bind,
         web_host=settings.web_host,

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+import orjson
+from aiokafka import AIOKafkaProducer
 from faust.types import EventT, TableT
 
 from services.tracker.domain.ledger import JSON, ledger_pieces, with_piece
@@ -185,26 +187,46 @@ class BatchStore:
                 if (ledger := self.ledger(pair)) and ledger["pending"]
                 and partition_of(pair, self.partitions) == self.partition)
 
-    def flush(self, record_offset: int) -> int:
-        """Write every staged value to its table and changelog; returns how many.
-        ``record_offset``: the ledger-input record folded, which names the root groups."""
-        tables = {t.name: t for t in (self.tables.ledgers, self.tables.roots,
-                                      self.tables.references)}
+    async def flush(self, record_offset: int, producer: AIOKafkaProducer) -> int:
+        """Write every staged value to its table and send its changelog records; returns
+        how many values. ``record_offset``: the ledger-input record folded, which names
+        the root groups. The records go out as record batches, one changelog partition
+        each (a ledger's pieces in order), and are not awaited: Faust flushes the producer
+        before it commits the record's offset."""
         ledgers, roots = self.tables.ledgers, self.tables.roots
+        tables = {t.name: t for t in (ledgers, roots, self.tables.references)}
+        records: dict[str, list[tuple[str, JSON]]] = {name: [] for name in tables}
         root_groups: dict[str, JSON] = {}
         for (name, key), value in self.staged.items():
             table = tables[name]
             if table is ledgers:
-                for month, piece in ledger_pieces(table.data.get(key), value):
-                    table.send_changelog(self.partition, piece_key(key, month), piece)
+                records[name] += [(piece_key(key, month), piece) for month, piece
+                                  in ledger_pieces(table.data.get(key), value)]
             elif table is roots:
                 pair = key.split("/", 1)[0]
                 root_groups.setdefault(root_group_key(pair, record_offset), {})[key] = value
             else:
-                table.send_changelog(self.partition, key, value)
+                records[name].append((key, value))
             table.data[key] = value
-        for group, entries in root_groups.items():
-            roots.send_changelog(self.partition, group, entries)
+        records[roots.name] += root_groups.items()
+        for name, pieces in records.items():
+            if pieces:
+                await send_records(producer, tables[name].changelog_topic.get_topic_name(),
+                                   self.partition, pieces)
         written = len(self.staged)
         self.staged.clear()
         return written
+
+
+async def send_records(producer: AIOKafkaProducer, topic: str, partition: int,
+                       records: list[tuple[str, JSON]]) -> None:
+    """Changelog records encoded as Faust's JSON codec would, in as few record batches as
+    the producer's batch size allows."""
+    batch = producer.create_batch()
+    for key, value in records:
+        encoded = (orjson.dumps(key), orjson.dumps(value))
+        if batch.append(key=encoded[0], value=encoded[1], timestamp=None) is None:
+            await producer.send_batch(batch, topic, partition=partition)
+            batch = producer.create_batch()  # an empty batch takes a record of any size
+            batch.append(key=encoded[0], value=encoded[1], timestamp=None)
+    await producer.send_batch(batch, topic, partition=partition)
