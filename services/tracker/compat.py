@@ -10,7 +10,8 @@ from services.tracker.errors import TrackerError
 
 def kafka_producer(app: faust.App) -> AIOKafkaProducer:
     """The aiokafka producer under Faust's. Faust sends changelog records one at a time
-    through its producer buffer (and stalls the streams while more than 100 wait); the fold
+    through its producer buffer and stalls the streams while more than 100 wait ("producer
+    buffer full", faust-streaming/faust#173, open); the fold
     sends a batch's records as record batches on the same producer instead, so Faust's
     flush before each commit still covers them."""
     producer = getattr(app.producer, "_producer", None)

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
         2000, ge=1, le=100_000,
         description="Most source records the intake validates and forwards as one batch.")
     intake_linger_ms: int = Field(
-        20, ge=0, le=1000,
+        5, ge=0, le=1000,
         description="Milliseconds the intake gathers records after the first of a batch.")
     # Below the broker's default message.max.bytes (1 MiB): a larger record is refused.
     intake_record_max_bytes: int = Field(
