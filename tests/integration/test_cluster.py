@@ -7,6 +7,7 @@ Run alone with `pytest -m cluster`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 
 from services.tracker.broker import free_port
 from services.tracker.cluster import WORKER_SETTINGS, LocalCluster
@@ -251,11 +253,16 @@ def test_the_quorum_loses_its_active_controller_mid_stream(
     assert new_leader != leader
     # ...that still commits metadata changes (creating a topic needs the quorum).
     probe = f"{deployment.prefix}quorum-probe-{uuid.uuid4().hex[:6]}"
-    admin_call(cluster.bootstrap,
-               lambda admin: admin.create_topics([NewTopic(probe, 1, 2)]))
-    wait_until(lambda: probe in admin_call(cluster.bootstrap,  # type: ignore[operator]
-                                           lambda admin: admin.list_topics()),
-               30, message="the topic created without the old controller")
+
+    def created() -> bool:
+        # Retried: a client may still take the dead node for the one to send it to.
+        with contextlib.suppress(KafkaError, TimeoutError):
+            admin_call(cluster.bootstrap,
+                       lambda admin: admin.create_topics([NewTopic(probe, 1, 2)]))
+        return probe in admin_call(cluster.bootstrap,  # type: ignore[operator]
+                                   lambda admin: admin.list_topics())
+
+    wait_until(created, 60, message="a topic created without the old controller")
     at_kill = producer.acknowledged
     wait_until(lambda: producer.acknowledged >= at_kill + 300, 60,
                message="the stream to go on without the old controller")
