@@ -35,8 +35,9 @@ async def _first_reachable(settings: Settings, timeout: float) -> None:
                 create_conn(host, int(port), request_timeout_ms=int(timeout * 1000), **options),
                 timeout)
         except (OSError, KafkaConnectionError, TimeoutError) as error:
-            if isinstance(error.__cause__ or error, ssl.SSLError):
-                raise
+            cause = error.__cause__ if isinstance(error.__cause__, ssl.SSLError) else error
+            if isinstance(cause, ssl.SSLError):
+                raise cause from None
             refused.append(server)  # try the next bootstrap server
             continue
         conn.close()

@@ -7,6 +7,7 @@ with one line naming the setting; the password is in no log line or output."""
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -131,3 +132,15 @@ def test_a_wrong_password_stops_at_start_up_with_one_line_naming_the_setting(
     assert lines[0].startswith("Error: ") and "TRACKER_SASL_PASSWORD" in lines[0], lines[0]
     assert "refused the credentials" in lines[0]
     assert wrong not in done.stdout + done.stderr and PASSWORD not in done.stdout + done.stderr
+
+
+def test_a_certificate_from_an_unknown_ca_stops_at_start_up_naming_the_ca_setting(
+        secure_deployment: Deployment) -> None:
+    deployment = secure_deployment
+    # The system's CAs, which never signed the test broker's certificate.
+    deployment.base_env["TRACKER_SSL_CAFILE"] = ssl.get_default_verify_paths().cafile or ""
+    done = deployment.run_cli("worker")
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert "not trusted" in lines[0] and "TRACKER_SSL_CAFILE" in lines[0], lines[0]
