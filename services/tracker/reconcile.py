@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from services.tracker.api.figures import figure_text
+from services.tracker.api.models import Progress
 from services.tracker.domain.fold import ReplayReport, replay
 from services.tracker.domain.ledger import buckets_of, totals
 from services.tracker.domain.progress import commitment_pair, progress
@@ -69,7 +71,7 @@ def expected_rows(report: ReplayReport) -> tuple[dict[tuple[str, ...], str], dic
     rows: dict[tuple[str, ...], str] = {}
     for pair, ledger in report.store.ledgers.items():
         for (sector, measure, period), amount in totals(buckets_of(ledger)).items():
-            rows[(pair, sector, measure, period)] = str(amount)
+            rows[(pair, sector, measure, period)] = figure_text(amount)
     commitments: dict[str, Any] = {}
     today = date.today()
     for commitment_id, commitment in report.store.reference()["commitments"].items():
@@ -77,7 +79,9 @@ def expected_rows(report: ReplayReport) -> tuple[dict[tuple[str, ...], str], dic
             continue
         pair_ledger = report.store.ledgers.get(commitment_pair(commitment))
         buckets = buckets_of(pair_ledger)
-        commitments[commitment_id] = progress(commitment, buckets, today).to_json()
+        # As the views serialise it, so the comparison is of the same rounding.
+        commitments[commitment_id] = Progress.model_validate(
+            progress(commitment, buckets, today)).model_dump(mode="json")
     return rows, commitments
 
 

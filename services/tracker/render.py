@@ -1,5 +1,5 @@
-"""One response in three formats: JSON (default), an HTML table for browsers, CSV on
-``?format=csv``."""
+"""One response in three formats: JSON, an HTML table for people, CSV (which one is
+negotiated in ``services.tracker.api.negotiation``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from pydantic import BaseModel
 
 Row = dict[str, Any]
 
@@ -24,36 +25,32 @@ class BadQuery(Exception):
         self.status = status
 
 
-def wants(request: web.Request) -> str:
-    requested = request.query.get("format")
-    if requested is not None:
-        if requested not in ("json", "csv", "html"):
-            raise BadQuery(f"format {requested!r}: use json, csv or html")
-        return requested
-    accept = request.headers.get("Accept", "")
-    return "html" if "text/html" in accept else "json"
-
-
 def error_response(message: str, status: int) -> web.Response:
+    """Errors are JSON whatever the request accepts: a client that cannot be served the
+    type it asked for still learns why."""
     return web.Response(body=orjson.dumps({"error": message, "status": status}),
                         status=status, content_type="application/json")
 
 
-def respond(request: web.Request, title: str, payload: Any, rows: Sequence[Row],
+def respond(kind: str, title: str, payload: BaseModel, rows: Sequence[Row],
             sections: Sequence[tuple[str, Sequence[Row]]] = (),
             chart: str = "") -> web.Response:
-    """``payload`` is the JSON body; ``rows`` (and extra ``sections``) the tabular view;
-    ``chart`` an inline SVG shown above the tables in HTML."""
-    kind = wants(request)
+    """``kind`` is the negotiated representation; ``payload`` the JSON body; ``rows`` (and
+    extra ``sections``) the tabular view; ``chart`` an inline SVG shown above the tables in
+    HTML."""
     if kind == "json":
-        return web.Response(body=orjson.dumps(payload, option=orjson.OPT_INDENT_2),
-                            content_type="application/json")
-    if kind == "csv":
-        return web.Response(text=to_csv(rows), content_type="text/csv")
-    body = [f"<h1>{html.escape(title)}</h1>", chart, to_html_table(rows)]
-    for heading, section_rows in sections:
-        body += [f"<h2>{html.escape(heading)}</h2>", to_html_table(section_rows)]
-    return web.Response(text=page(title, "\n".join(body)), content_type="text/html")
+        response = web.Response(body=payload.model_dump_json(indent=2),
+                                content_type="application/json")
+    elif kind == "csv":
+        response = web.Response(text=to_csv(rows), content_type="text/csv")
+    else:
+        body = [f"<h1>{html.escape(title)}</h1>", chart, to_html_table(rows)]
+        for heading, section_rows in sections:
+            body += [f"<h2>{html.escape(heading)}</h2>", to_html_table(section_rows)]
+        response = web.Response(text=page(title, "\n".join(body)), content_type="text/html")
+    # The representation depends on Accept: a cache must not hand HTML to a JSON client.
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 def to_csv(rows: Sequence[Row]) -> str:

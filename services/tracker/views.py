@@ -1,34 +1,46 @@
 """HTTP views of the contract. Any worker answers any key: a request about a pair that
 another worker owns is forwarded to it (as Faust's ``table_route`` does), and list views
-gather the rows of every worker."""
+gather the rows of every worker. What a view accepts and answers is declared in
+``services.tracker.api``."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
-from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import orjson
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from yarl import URL
 
 from schemas.events import SETTLEMENT_SHARE
+from services.tracker.api import models
+from services.tracker.api.negotiation import Kind, negotiate
+from services.tracker.api.params import (
+    CommitmentQuery,
+    CommitmentsQuery,
+    ExplainTotalsQuery,
+    SettlementQuery,
+    TotalsQuery,
+    ViewQuery,
+    parse_query,
+)
 from services.tracker.domain.flows import VALUE
 from services.tracker.domain.ledger import (
     JSON,
-    KNOWN_SECTORS,
     Headline,
     HeadlineCache,
     monthly_series,
     settlement_shares,
     totals,
 )
-from services.tracker.domain.periods import month_label, months_between, months_of
+from services.tracker.domain.periods import month_label, months_between
 from services.tracker.domain.progress import commitment_pair, month_end, progress
 from services.tracker.domain.reference import definition_as_of, is_defined
 from services.tracker.explain import Figure, explain, figure_for_period
@@ -39,9 +51,10 @@ from services.tracker.tables import TrackerTables, local_reference
 
 log = logging.getLogger(__name__)
 
-PAIR = re.compile(r"\A[A-Za-z]{2}-[A-Za-z]{2}\Z")  # checked before upper(): ASCII only
 FORWARDED = "X-Tracker-Forwarded"
+PASSED_BACK = ("Vary", "ETag")  # headers of the owner's answer a forwarded one keeps
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+Item = TypeVar("Item", bound=BaseModel)
 
 
 class Views:
@@ -52,6 +65,7 @@ class Views:
         self.tables = tables
         self.metrics = metrics
         self.headlines = headlines
+        self._session: ClientSession | None = None
         for path, handler in (
                 ("/health/", self.health), ("/metrics", self.prometheus),
                 ("/totals/", self.totals), ("/totals/explain/", self.explain_totals),
@@ -62,7 +76,9 @@ class Views:
             self._page(path, handler)
         # Faust's aiohttp driver exposes its Application; errors raised by aiohttp itself
         # (no route matched, wrong method) get the same JSON body as the views' errors.
-        app.web.web_app.middlewares.append(json_errors)  # type: ignore[attr-defined]
+        web_app = app.web.web_app  # type: ignore[attr-defined]
+        web_app.middlewares.append(json_errors)
+        web_app.on_cleanup.append(self._close_session)
         app.on_rebalance_complete.connect(self._log_owners)
 
     async def _log_owners(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -88,6 +104,17 @@ class Views:
 
     # -- routing -------------------------------------------------------------------------
 
+    @property
+    def session(self) -> ClientSession:
+        """One client session (and connection pool) for every request to a peer."""
+        if self._session is None or self._session.closed:
+            self._session = ClientSession(timeout=ClientTimeout(total=15))
+        return self._session
+
+    async def _close_session(self, _app: web.Application) -> None:
+        if self._session is not None:
+            await self._session.close()
+
     def _owner(self, pair: str) -> URL:
         topic = self.tables.ledgers.changelog_topic.get_topic_name()
         try:
@@ -106,41 +133,53 @@ class Views:
     async def _forward(self, url: URL, request: web.Request) -> web.Response:
         target = url.with_path(request.path).with_query(request.query)
         headers = {"Accept": request.headers.get("Accept", "*/*"), FORWARDED: "1"}
-        async with (ClientSession(timeout=ClientTimeout(total=15)) as session,
-                    session.get(target, headers=headers) as answer):
-            return web.Response(body=await answer.read(), status=answer.status,
-                                content_type=answer.content_type)
+        async with self.session.get(target, headers=headers) as answer:
+            response = web.Response(body=await answer.read(), status=answer.status,
+                                    content_type=answer.content_type)
+            for name in PASSED_BACK:
+                if name in answer.headers:
+                    response.headers[name] = answer.headers[name]
+            return response
 
-    async def _gather(self, request: web.Request, local_rows: list[Row]) -> list[Row]:
-        """Local rows plus every peer's, when this request did not come from a peer."""
+    async def _gather(self, request: web.Request, local: list[Item],
+                      item: type[Item]) -> list[Item]:
+        """Local items plus every peer's (asked concurrently), when this request did not
+        come from a peer."""
         if request.headers.get(FORWARDED):
-            return local_rows
-        rows = list(local_rows)
-        for peer in self._peers():
-            target = peer.with_path(request.path).with_query(
-                {k: v for k, v in request.query.items() if k != "format"})
-            headers = {"Accept": "application/json", FORWARDED: "1"}
-            try:
-                async with (ClientSession(timeout=ClientTimeout(total=15)) as session,
-                            session.get(target, headers=headers) as answer):
-                    if answer.status != 200:
-                        raise BadQuery(f"worker {peer} answered {answer.status}", 502)
-                    rows += orjson.loads(await answer.read())["items"]
-            except (ClientError, TimeoutError) as error:
-                # A worker that left is listed until the group rebalances.
-                log.warning("Could not gather %s from %s: %r", request.path, peer, error)
-                raise BadQuery(f"worker {peer} is unreachable; the group is probably "
-                               "rebalancing, try again shortly", 503) from None
-        return rows
+            return local
+        answers = await asyncio.gather(*(self._ask_peer(peer, request)
+                                         for peer in self._peers()))
+        try:
+            return local + [row for items in answers
+                            for row in _rows_of(item).validate_python(items)]
+        except ValidationError as error:
+            raise BadQuery(f"a worker answered rows of another shape: {error}", 502) from None
+
+    async def _ask_peer(self, peer: URL, request: web.Request) -> list[Any]:
+        target = peer.with_path(request.path).with_query(
+            {k: v for k, v in request.query.items() if k != "format"})
+        headers = {"Accept": "application/json", FORWARDED: "1"}
+        try:
+            async with self.session.get(target, headers=headers) as answer:
+                if answer.status != 200:
+                    raise BadQuery(f"worker {peer} answered {answer.status}", 502)
+                items: list[Any] = orjson.loads(await answer.read())["items"]
+                return items
+        except (ClientError, TimeoutError) as error:
+            # A worker that left is listed until the group rebalances.
+            log.warning("Could not gather %s from %s: %r", request.path, peer, error)
+            raise BadQuery(f"worker {peer} is unreachable; the group is probably "
+                           "rebalancing, try again shortly", 503) from None
 
     # -- views -----------------------------------------------------------------------------
 
     async def health(self, request: web.Request) -> web.Response:
         recovered = self.app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
         ready = recovered and not self.app.rebalancing
-        body = {"status": "ready" if ready else "recovering", "worker": self.settings.worker_id,
-                "tables_recovered": recovered, "rebalancing": bool(self.app.rebalancing)}
-        return web.Response(body=orjson.dumps(body), status=200 if ready else 503,
+        body = models.Health(status="ready" if ready else "recovering",
+                             worker=self.settings.worker_id, tables_recovered=recovered,
+                             rebalancing=bool(self.app.rebalancing))
+        return web.Response(body=body.model_dump_json(), status=200 if ready else 503,
                             content_type="application/json")
 
     async def prometheus(self, request: web.Request) -> web.Response:
@@ -149,20 +188,18 @@ class Views:
         return response
 
     async def totals(self, request: web.Request) -> web.Response:
-        _reject_unknown(request, {"pair", "sector", "period", "measure", "format", "as_of"})
-        pair, sector, period = _pair_param(request), _sector_param(request), _period_param(request)
-        measure, as_of = request.query.get("measure"), _as_of_param(request)
-        if pair is not None and (forwarded := await self._to_owner(pair, request)):
+        query, kind = _read(TotalsQuery, request)
+        if query.pair is not None and (forwarded := await self._to_owner(query.pair, request)):
             return forwarded
-        rows = [row for row in self._local_totals(pair, as_of)
-                if (sector is None or row["sector"] == sector)
-                and (period is None or row["period"] == period)
-                and (measure is None or row["measure"] == measure)]
-        if pair is None:
-            rows = await self._gather(request, rows)
-        rows.sort(key=lambda r: (r["pair"], r["sector"], r["measure"], r["period"]))
-        return respond(request, "Totals", {"items": rows, "count": len(rows), "as_of":
-                                           _iso(as_of)}, rows)
+        rows = [row for row in self._local_totals(query.pair, query.as_of)
+                if (query.sector is None or row.sector == query.sector)
+                and (query.period is None or row.period == query.period)
+                and (query.measure is None or row.measure == query.measure)]
+        if query.pair is None:
+            rows = await self._gather(request, rows, models.Total)
+        rows.sort(key=lambda r: (r.pair, r.sector, r.measure, r.period))
+        payload = models.Totals(items=rows, count=len(rows), as_of=query.as_of)
+        return respond(kind, "Totals", payload, _table(rows))
 
     def _local_ledgers(self, pair: str | None) -> list[tuple[str, JSON]]:
         """The ledgers this worker owns (a standby copy, or one of a partition that just
@@ -171,119 +208,105 @@ class Views:
                 if ledger is not None and (pair is None or key == pair)
                 and self._is_me(self._owner(key))]
 
-    def _local_totals(self, pair: str | None, as_of: date | None) -> list[Row]:
+    def _local_totals(self, pair: str | None, as_of: date | None) -> list[models.Total]:
         rows = []
         for key, ledger in self._local_ledgers(pair):
             lines = self.headlines.lines(ledger, as_of)
             for (sector, measure, period), amount in totals({}, lines=lines).items():
-                rows.append({"pair": key, "sector": sector, "measure": measure,
-                             "period": period, "value": str(amount)})
+                rows.append(models.Total(pair=key, sector=sector, measure=measure,
+                                         period=period, value=amount))
         return rows
 
     async def settlement(self, request: web.Request) -> web.Response:
-        _reject_unknown(request, {"pair", "period", "format", "as_of"})
-        pair, period, as_of = _pair_param(request), _period_param(request), _as_of_param(request)
-        if pair is not None and (forwarded := await self._to_owner(pair, request)):
+        query, kind = _read(SettlementQuery, request)
+        if query.pair is not None and (forwarded := await self._to_owner(query.pair, request)):
             return forwarded
         rows = []
-        for key, ledger in self._local_ledgers(pair):
-            lines = self.headlines.lines(ledger, as_of)
+        for key, ledger in self._local_ledgers(query.pair):
+            lines = self.headlines.lines(ledger, query.as_of)
             for (label, currency), share in settlement_shares({}, lines=lines).items():
-                if period is None or label == period:
-                    rows.append({"pair": key, "period": label, "currency": currency,
-                                 "share": str(share.quantize(Decimal("0.0001")))})
-        if pair is None:
-            rows = await self._gather(request, rows)
-        rows.sort(key=lambda r: (r["pair"], r["period"], r["currency"]))
-        return respond(request, "Settlement currency shares",
-                       {"items": rows, "count": len(rows), "as_of": _iso(as_of)}, rows)
+                if query.period is None or label == query.period:
+                    rows.append(models.Share(pair=key, period=label, currency=currency,
+                                             share=share))
+        if query.pair is None:
+            rows = await self._gather(request, rows, models.Share)
+        rows.sort(key=lambda r: (r.pair, r.period, r.currency))
+        payload = models.Shares(items=rows, count=len(rows), as_of=query.as_of)
+        return respond(kind, "Settlement currency shares", payload, _table(rows))
 
     async def commitments(self, request: web.Request) -> web.Response:
-        _reject_unknown(request, {"format", "as_of"})
-        as_of = _as_of_param(request)
+        query, kind = _read(CommitmentsQuery, request)
         rows = []
         for commitment in self._commitments().values():
-            defined = self._defined(commitment, as_of)
+            defined = self._defined(commitment, query.as_of)
             if defined is not None and self._is_me(self._owner(commitment_pair(defined))):
-                rows.append(self._progress_row(defined, as_of))
-        rows = await self._gather(request, rows)
-        rows.sort(key=lambda r: r["commitment_id"])
-        return respond(request, "Commitments", {"items": rows, "count": len(rows),
-                                                "as_of": _iso(as_of)}, rows)
+                rows.append(self._progress(defined, query.as_of))
+        rows = await self._gather(request, rows, models.Progress)
+        rows.sort(key=lambda r: r.commitment_id)
+        payload = models.Commitments(items=rows, count=len(rows), as_of=query.as_of)
+        return respond(kind, "Commitments", payload, _table(rows))
 
     async def commitment(self, request: web.Request) -> web.Response:
-        found, as_of = await self._one_commitment(request)
+        found, query, kind = await self._one_commitment(request)
         if isinstance(found, web.Response):
             return found
-        row = self._progress_row(found, as_of)
-        contributing = []
-        for (sector, measure, period), amount in sorted(totals(
-                {}, lines=self._lines(found, as_of)).items(), key=lambda kv: kv[0][2]):
-            if sector == found["sector"] and measure == found["metric"]:
-                contributing.append({"period": period, "value": str(amount)})
-        history = self._history_rows(found, as_of)
-        payload = {**row, "definition": found, "totals": contributing}
-        return respond(request, f"Commitment {found['commitment_id']}", payload, [row],
-                       sections=[("Totals by period", contributing)],
+        row = self._progress(found, query.as_of)
+        contributing = [
+            models.PeriodTotal(period=period, value=amount)
+            for (sector, measure, period), amount in sorted(totals(
+                {}, lines=self._lines(found, query.as_of)).items(), key=lambda kv: kv[0][2])
+            if sector == found["sector"] and measure == found["metric"]]
+        history = _table(self._history(found, query.as_of))
+        payload = models.Commitment(**dict(row), definition=found, totals=contributing)
+        return respond(kind, f"Commitment {found['commitment_id']}", payload, _table([row]),
+                       sections=[("Totals by period", _table(contributing))],
                        chart=history_chart(history, found["commitment_id"]))
 
     async def history(self, request: web.Request) -> web.Response:
-        found, as_of = await self._one_commitment(request)
+        found, query, kind = await self._one_commitment(request)
         if isinstance(found, web.Response):
             return found
-        rows = self._history_rows(found, as_of)
-        title = f"History of {found['commitment_id']}"
-        return respond(request, title, {"commitment_id": found["commitment_id"], "items": rows},
-                       rows, chart=history_chart(rows, found["commitment_id"]))
+        months = self._history(found, query.as_of)
+        rows = _table(months)
+        payload = models.History(commitment_id=found["commitment_id"], items=months)
+        return respond(kind, f"History of {found['commitment_id']}", payload, rows,
+                       chart=history_chart(rows, found["commitment_id"]))
 
     async def explain_commitment(self, request: web.Request) -> web.Response:
-        found, as_of = await self._one_commitment(request)
+        found, query, kind = await self._one_commitment(request)
         if isinstance(found, web.Response):
             return found
         measure = VALUE if found["metric"] == SETTLEMENT_SHARE else found["metric"]
-        start, last = date.fromisoformat(found["period_start"]), as_of or date.today()
+        start, last = date.fromisoformat(found["period_start"]), query.as_of or date.today()
         months = frozenset(months_between(month_label(start), month_label(min(
             last, date.fromisoformat(found["deadline"])))))
-        figure = Figure(commitment_pair(found), found["sector"], measure, months, as_of)
-        report = await explain(self.settings, figure)
-        return self._explained(request, f"Explain {found['commitment_id']}",
-                               {"commitment_id": found["commitment_id"], **report})
+        figure = Figure(commitment_pair(found), found["sector"], measure, months, query.as_of)
+        report = models.CommitmentExplanation(commitment_id=found["commitment_id"],
+                                              **await explain(self.settings, figure))
+        return _explained(kind, f"Explain {found['commitment_id']}", report)
 
     async def explain_totals(self, request: web.Request) -> web.Response:
-        _reject_unknown(request, {"pair", "sector", "period", "measure", "format", "as_of"})
-        pair, sector, period = _pair_param(request), _sector_param(request), _period_param(request)
-        if pair is None:
-            raise BadQuery("pair is required, e.g. ?pair=IN-RU&sector=trade&period=2024")
-        if (forwarded := await self._to_owner(pair, request)):
+        query, kind = _read(ExplainTotalsQuery, request)
+        if (forwarded := await self._to_owner(query.pair, request)):
             return forwarded
-        figure = figure_for_period(pair, sector or "all", request.query.get("measure", VALUE),
-                                   period, _as_of_param(request))
-        return self._explained(request, f"Explain {pair}", await explain(self.settings, figure))
-
-    def _explained(self, request: web.Request, title: str, report: dict[str, Any]) -> web.Response:
-        sections = [(name.replace("_", " "), report[name]) for name in
-                    ("largest", "hidden_by_mirror_rule", "corrections", "duplicates_ignored",
-                     "pending_fx")]
-        summary = {k: v for k, v in report.items() if not isinstance(v, list | dict)}
-        flat = [{"topic": t, "events": n} for t, n in report["events_by_topic"].items()]
-        return respond(request, title, report, [summary],
-                       sections=[("events by topic", flat), *[
-                           (name, [_flatten(row) for row in rows]) for name, rows in sections]])
+        figure = figure_for_period(query.pair, query.sector, query.measure, query.period,
+                                   query.as_of)
+        report = models.Explanation(**await explain(self.settings, figure))
+        return _explained(kind, f"Explain {query.pair}", report)
 
     async def _one_commitment(self, request: web.Request
-                              ) -> tuple[dict[str, Any] | web.Response, date | None]:
+                              ) -> tuple[dict[str, Any] | web.Response, CommitmentQuery, Kind]:
         """The commitment a /commitments/{id}/... request names (as of ``as_of``), or the
         owner's answer when another worker owns its pair."""
-        _reject_unknown(request, {"format", "as_of"})
-        as_of = _as_of_param(request)
+        query, kind = _read(CommitmentQuery, request)
         commitment_id = request.match_info["commitment_id"]
         found = self._commitments().get(commitment_id)
-        defined = self._defined(found, as_of) if found is not None else None
+        defined = self._defined(found, query.as_of) if found is not None else None
         if defined is None:
-            when = f" as of {as_of}" if as_of else ""
+            when = f" as of {query.as_of}" if query.as_of else ""
             raise BadQuery(f"no commitment {commitment_id!r}{when}", 404)
         forwarded = await self._to_owner(commitment_pair(defined), request)
-        return forwarded or defined, as_of
+        return forwarded or defined, query, kind
 
     async def _to_owner(self, pair: str, request: web.Request) -> web.Response | None:
         if request.headers.get(FORWARDED):
@@ -308,11 +331,13 @@ class Views:
         ledger = self.tables.ledgers.get(commitment_pair(commitment))
         return self.headlines.lines(ledger, as_of) if ledger else {}
 
-    def _progress_row(self, commitment: dict[str, Any], as_of: date | None) -> Row:
+    def _progress(self, commitment: dict[str, Any], as_of: date | None) -> models.Progress:
         day = as_of or date.today()
-        return progress(commitment, {}, day, lines=self._lines(commitment, day)).to_json()
+        return models.Progress.model_validate(
+            progress(commitment, {}, day, lines=self._lines(commitment, day)))
 
-    def _history_rows(self, commitment: dict[str, Any], as_of: date | None) -> list[Row]:
+    def _history(self, commitment: dict[str, Any], as_of: date | None
+                 ) -> list[models.HistoryMonth]:
         """Progress at the end of each month from the period start (or first data)."""
         measure = VALUE if commitment["metric"] == SETTLEMENT_SHARE else commitment["metric"]
         months = sorted(monthly_series({}, commitment["sector"], measure,
@@ -325,10 +350,10 @@ class Views:
         rows = []
         for month in months_between(start, last):
             day = month_end(month)
-            snapshot = progress(commitment, {}, day, lines=self._lines(commitment, day)).to_json()
-            rows.append({"month": month, "target": snapshot["target"],
-                         "achieved": snapshot["achieved"], "ratio": snapshot["ratio"],
-                         "status": snapshot["status"]})
+            snapshot = progress(commitment, {}, day, lines=self._lines(commitment, day))
+            rows.append(models.HistoryMonth(
+                month=month, target=snapshot.target, achieved=snapshot.achieved,
+                ratio=snapshot.ratio, status=snapshot.status))
         return rows
 
 
@@ -342,60 +367,38 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_response(f"{error.reason}: {request.path}", error.status)
 
 
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day else None
+Query = TypeVar("Query", bound=ViewQuery)
+
+
+def _read(model: type[Query], request: web.Request) -> tuple[Query, Kind]:
+    """The query, and the representation to answer in: both refused (400, 406) before any
+    work is done."""
+    query = parse_query(model, request)
+    return query, negotiate(request.headers.get("Accept"), query.format)
+
+
+@functools.cache
+def _rows_of(item: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[item])  # type: ignore[valid-type]
+
+
+def _table(items: Sequence[BaseModel]) -> list[Row]:
+    """Rows for CSV and HTML, with every figure as the JSON body has it."""
+    return [item.model_dump(mode="json") for item in items]
+
+
+def _explained(kind: Kind, title: str, report: models.Explanation) -> web.Response:
+    data = report.model_dump(mode="json")
+    sections = [(name.replace("_", " "), data[name]) for name in
+                ("largest", "hidden_by_mirror_rule", "corrections", "duplicates_ignored",
+                 "pending_fx")]
+    summary = {k: v for k, v in data.items() if not isinstance(v, list | dict)}
+    flat = [{"topic": t, "events": n} for t, n in data["events_by_topic"].items()]
+    return respond(kind, title, report, [summary],
+                   sections=[("events by topic", flat), *[
+                       (name, [_flatten(row) for row in rows]) for name, rows in sections]])
 
 
 def _flatten(row: dict[str, Any]) -> dict[str, Any]:
     return {k: orjson.dumps(v).decode() if isinstance(v, list | dict) else v
             for k, v in row.items()}
-
-
-def _sector_param(request: web.Request) -> str | None:
-    sector = request.query.get("sector")
-    if sector is not None and sector not in KNOWN_SECTORS:
-        raise BadQuery(f"sector {sector!r}: use one of {', '.join(KNOWN_SECTORS)}")
-    return sector
-
-
-def _period_param(request: web.Request) -> str | None:
-    period = request.query.get("period")
-    if period is not None:
-        try:
-            months_of(period)
-        except ValueError as error:
-            raise BadQuery(str(error)) from None
-    return period
-
-
-def _as_of_param(request: web.Request) -> date | None:
-    text = request.query.get("as_of")
-    if text is None:
-        return None
-    try:
-        if len(text) != 10:
-            raise ValueError(text)
-        return date.fromisoformat(text)
-    except ValueError:
-        raise BadQuery(f"as_of {text!r}: use a date such as 2023-03-31") from None
-
-
-def _pair_param(request: web.Request) -> str | None:
-    pair = request.query.get("pair")
-    if pair is None:
-        return None
-    if not PAIR.match(pair):
-        raise BadQuery(f"pair {pair!r}: use two country codes such as IN-RU")
-    parts = pair.upper().split("-")
-    if parts[0] == parts[1]:
-        raise BadQuery(f"pair {pair!r}: use two country codes such as IN-RU")
-    return "-".join(sorted(parts))
-
-
-def _reject_unknown(request: web.Request, allowed: set[str]) -> None:
-    unknown = sorted(set(request.query) - allowed)
-    if unknown:
-        raise BadQuery(f"unknown query parameter(s): {', '.join(unknown)}; "
-                       f"allowed: {', '.join(sorted(allowed))}")
-
-

@@ -204,7 +204,7 @@ def loaded(deployment: Deployment, expected: Expected) -> Worker:
 
     def caught_up() -> bool:
         body = worker.get("/commitments/in-ru-100bn-2030/").json()
-        return body["achieved"] == str(target)
+        return Decimal(body["achieved"]) == target
 
     wait_until(caught_up, 60, message="the 100 bn commitment to reach the sample's figure")
     return worker

@@ -25,7 +25,7 @@ def test_time_travel_answers_as_of_a_past_day(loaded: Worker, expected: Expected
     assert "in-ru-100bn-2030" not in ids, "declared at the July 2024 summit"
     assert "in-ru-30bn-2025" in ids
     crude = {item["commitment_id"]: item for item in before_summit}["in-ru-crude-volume"]
-    assert crude["target"] == "600000000.00", "the revision of 2024-01-15 was not made yet"
+    assert crude["target"] == "600000000.0000", "the revision of 2024-01-15 was not made yet"
     assert loaded.get("/commitments/in-ru-100bn-2030/",
                       params={"as_of": "2024-01-01"}).status_code == 404
 

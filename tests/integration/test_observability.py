@@ -133,7 +133,7 @@ def test_dashboard_queries_and_alert_rules_on_a_live_worker(
 
     def sample_folded() -> bool:  # the figure test_pipeline.py checks for the full sample
         body = live_worker.get("/commitments/in-ru-100bn-2030/").json()
-        return bool(body["achieved"] == "68700000000.00")
+        return bool(body["achieved"] == "68700000000.0000")
 
     wait_until(sample_folded, 40, message="the worker to fold the sample")
 

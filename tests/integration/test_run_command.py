@@ -53,7 +53,7 @@ def test_up_down_up_keeps_topics_records_and_tables(tmp_path: Path) -> None:
         assert "in-ru-100bn-2030" in first.stdout, "the status table is printed"
         assert httpx.get(f"{url}/health/").status_code == 200
         wait_until(lambda: httpx.get(f"{url}/commitments/in-ru-100bn-2030/").json()["achieved"]
-                   == "68700000000.00", 60, message="sample folded")
+                   == "68700000000.0000", 60, message="sample folded")
         bootstrap = f"127.0.0.1:{broker_port}"
         assert asyncio.run(count_records(bootstrap, "trade-transactions")) == trade_lines
 
@@ -66,6 +66,6 @@ def test_up_down_up_keeps_topics_records_and_tables(tmp_path: Path) -> None:
         assert "already loaded" in second.stdout
         assert asyncio.run(count_records(bootstrap, "trade-transactions")) == trade_lines
         body = httpx.get(f"{url}/commitments/in-ru-100bn-2030/").json()
-        assert body["achieved"] == "68700000000.00", "tables recovered from their changelogs"
+        assert body["achieved"] == "68700000000.0000", "tables recovered from their changelogs"
     finally:
         tracker(env, "down")

@@ -99,6 +99,6 @@ def test_any_worker_answers_any_key(deployment: Deployment) -> None:
                                                   "sector": "trade"}).json()["items"]
             assert [Decimal(r["value"]) for r in rows] == [amount], (worker.url, pair)
         commitment = worker.get("/commitments/ke-ng-1/").json()
-        assert commitment["achieved"] == "1007.00"
+        assert commitment["achieved"] == "1007.0000"
         listing = worker.get("/commitments/").json()["items"]
         assert [item["commitment_id"] for item in listing] == ["ke-ng-1"]
