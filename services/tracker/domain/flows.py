@@ -10,9 +10,8 @@ importer's report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from schemas.events import (
     DefenseTransactionRecorded,
@@ -35,9 +34,9 @@ def canonical_pair(first: str, second: str) -> str:
     return f"{low}-{high}"
 
 
-@dataclass(frozen=True, slots=True)
-class Flow:
-    """One transaction as the ledger sees it, before currency conversion."""
+class Flow(NamedTuple):
+    """One transaction as the ledger sees it, before currency conversion. A named tuple:
+    immutable like a frozen dataclass, and made several times faster (two per event)."""
 
     event_id: str
     root_id: str
@@ -55,7 +54,6 @@ class Flow:
     unit: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        # Field by field: dataclasses.asdict deep-copies and cost 75 us per event.
         return {"event_id": self.event_id, "root_id": self.root_id,
                 "is_correction": self.is_correction, "pair": self.pair, "sector": self.sector,
                 "measure": self.measure, "route": self.route, "role": self.role,

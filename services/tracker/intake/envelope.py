@@ -2,13 +2,18 @@
 
 One codec, shared by the intake that writes these records, the fold agent and ``explain``
 that read them. An item's position in the fold is (record offset, index in the record).
+
+On the wire a record is a JSON array of items, each an array: a tag, the source (topic,
+partition, offset, broker append time in seconds), then a transaction's flow fields in
+``Flow`` order or a reference event as an object. Arrays rather than objects: decoding is
+on the fold's hot path, once per event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -16,8 +21,7 @@ from schemas.events import CommitmentChanged, FxRatePublished
 from services.tracker.domain.flows import Flow
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
+class Source(NamedTuple):
     """Where an item came from: a record of a contract topic."""
 
     topic: str
@@ -29,14 +33,12 @@ class Source:
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
 
 
-@dataclass(frozen=True, slots=True)
-class TransactionItem:
+class TransactionItem(NamedTuple):
     source: Source
     flow: Flow
 
 
-@dataclass(frozen=True, slots=True)
-class ReferenceItem:
+class ReferenceItem(NamedTuple):
     """An FX rate or a commitment: every partition gets a copy, so each folds it in log
     order with the transactions it affects."""
 
@@ -46,18 +48,17 @@ class ReferenceItem:
 
 Item = TransactionItem | ReferenceItem
 
-# Item tags on the wire; the flow or event follows the source fields.
 _TRANSACTION, _FX_RATE, _COMMITMENT = "t", "fx", "c"
 
 
 def encode_item(item: Item) -> bytes:
-    source = item.source
-    head: dict[str, Any] = {"topic": source.topic, "partition": source.partition,
-                            "offset": source.offset, "timestamp": source.timestamp}
     if isinstance(item, TransactionItem):
-        return orjson.dumps({"kind": _TRANSACTION, **head, "flow": item.flow.to_json()})
+        flow = item.flow
+        quantity = None if flow.quantity is None else str(flow.quantity)
+        return orjson.dumps([_TRANSACTION, *item.source, *flow[:10], str(flow.amount),
+                             flow.currency, quantity, flow.unit])
     kind = _FX_RATE if isinstance(item.event, FxRatePublished) else _COMMITMENT
-    return orjson.dumps({"kind": kind, **head, "event": item.event.model_dump(mode="json")})
+    return orjson.dumps([kind, *item.source, item.event.model_dump(mode="json")])
 
 
 def join_encoded(items: Iterable[bytes]) -> bytes:
@@ -70,12 +71,16 @@ def encode_batch(items: Iterable[Item]) -> bytes:
 
 
 def decode_batch(raw: bytes) -> Iterator[Item]:
-    for data in orjson.loads(raw):
-        source = Source(data["topic"], data["partition"], data["offset"], data["timestamp"])
-        kind = data["kind"]
+    for row in orjson.loads(raw):
+        source = Source(row[1], row[2], row[3], row[4])
+        kind = row[0]
         if kind == _TRANSACTION:
-            yield TransactionItem(source, Flow.from_json(data["flow"]))
+            quantity = row[17]
+            yield TransactionItem(source, Flow(
+                row[5], row[6], row[7], row[8], row[9], row[10], row[11], row[12], row[13],
+                row[14], Decimal(row[15]), row[16],
+                None if quantity is None else Decimal(quantity), row[18]))
         elif kind == _FX_RATE:
-            yield ReferenceItem(source, FxRatePublished.model_validate(data["event"]))
+            yield ReferenceItem(source, FxRatePublished.model_validate(row[5]))
         else:
-            yield ReferenceItem(source, CommitmentChanged.model_validate(data["event"]))
+            yield ReferenceItem(source, CommitmentChanged.model_validate(row[5]))
