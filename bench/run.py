@@ -158,9 +158,9 @@ class Bench:
         self.children.append(child)
         return child
 
-    def worker(self, name: str, prefix: str) -> TrackerWorker:
+    def worker(self, name: str, prefix: str, worker_id: str = "worker-1") -> TrackerWorker:
         worker = TrackerWorker(self.bootstrap, prefix, self.dir / f"data-{prefix}",
-                               self.dir / f"{name}.log")
+                               self.dir / f"{name}.log", worker_id)
         self.workers.append(worker)
         return worker
 
@@ -201,6 +201,7 @@ class Bench:
         r.figure("rss", "peak resident memory (VmHWM)", "MiB").tracker = \
             main_worker.peak_rss_mib()
         main_worker.stop()
+        await self.tracker_scale_out(f"bench{self.tag}s-")
         await self.baseline_latency()
         await self.time_to_ready()
         loads = os.getloadavg()
@@ -297,6 +298,43 @@ class Bench:
         live = await worker.usd_by_pair(self.client)
         r.check("tracker totals (GET /totals/) equal the exact sums", live == usd_by_pair,
                 f"outcomes {dict(outcomes)}")
+
+    async def tracker_scale_out(self, prefix: str) -> None:
+        """Two workers of one app on the same N events: their throughput against one's."""
+        n = self.o.events
+        topic = f"{prefix}trade-transactions"
+        await create_topic(self.bootstrap, topic)
+        batch = make_batch(n, f"s{self.tag}", seed=19)
+        await produce_fast(self.bootstrap, topic, batch.records)
+        self.say(f"tracker: two workers folding {n:,} events ...")
+        workers = [self.worker(f"tracker-scale-{number}", prefix, f"worker-{number}")
+                   for number in (1, 2)]
+        for worker in workers:
+            worker.data_dir = self.dir / f"data-{prefix}{worker.worker_id}"
+            worker.start()
+        for worker in workers:
+            await worker.wait_ready(self.client)
+        ready = time.monotonic()
+        deadline = ready + max(600.0, n / 20)
+        counts = [0, 0]
+        while sum(counts) < n and time.monotonic() < deadline:
+            counts = [events_folded(await w.samples(self.client), topic) for w in workers]
+            await asyncio.sleep(0.5)
+        done = time.monotonic()
+        r = self.report
+        r.check("two workers folded every event between them", sum(counts) >= n,
+                f"{counts[0]:,} + {counts[1]:,} of {n:,}")
+        for worker in workers:  # each answers for every pair, asking the other for its own
+            live = await worker.usd_by_pair(self.client)
+            r.check(f"{worker.worker_id}'s totals for both workers equal the exact sums",
+                    live == batch.usd_by_pair, f"{len(live)} pairs")
+        two = r.figure("throughput2", "throughput, two workers", "events/s", 0)
+        two.tracker = n / (done - ready)
+        one = r.figures["throughput"].tracker
+        two.note = (f"{two.tracker / one:.2f}x one worker's; both on this machine's two "
+                    "cores with the broker; end detected by 0.5 s polls")
+        for worker in workers:
+            worker.stop()
 
     async def tracker_latency(self, worker: TrackerWorker, topic: str) -> None:
         r = self.report
@@ -646,8 +684,9 @@ def render(report: Report, options: Options, console: Console) -> str:
                             ("tracker ÷ raw", "right"), ("tracker ÷ peer", "right"),
                             ("how", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    order = ("throughput", "cpu", "p50", "p99", "vis50", "vis99", "p50s", "p99s", "vis50s",
-             "vis99s", "cold", "recovery", "recovery_kept", "rss", "rss_recovered")
+    order = ("throughput", "throughput2", "cpu", "p50", "p99", "vis50", "vis99", "p50s",
+             "p99s", "vis50s", "vis99s", "cold", "recovery", "recovery_kept", "rss",
+             "rss_recovered")
     for key in order:
         figure = report.figures.get(key)
         if figure is None:

@@ -27,6 +27,7 @@ class TrackerWorker:
     prefix: str
     data_dir: Path
     log_path: Path
+    worker_id: str = "worker-1"
     web_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     started: float = 0.0
@@ -49,6 +50,7 @@ class TrackerWorker:
         return {**os.environ, "TRACKER_KAFKA_BOOTSTRAP": self.bootstrap,
                 "TRACKER_TOPIC_PREFIX": self.prefix, "TRACKER_APP_ID": f"{self.prefix}tracker",
                 "TRACKER_WEB_PORT": str(self.web_port), "TRACKER_DATA_DIR": str(self.data_dir),
+                "TRACKER_WORKER_ID": self.worker_id,
                 "TRACKER_LOG_LEVEL": "info"}
 
     def start(self) -> None:
