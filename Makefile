@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 JARS := ops/kafka/target/libs/.resolved
 SAMPLE := data/sample.jsonl
 
-.PHONY: setup run stop cluster cluster-stop test test-deps lint unit schemas sample bench dashboard clean help
+.PHONY: setup run stop cluster cluster-stop test test-cluster test-deps lint unit schemas sample bench dashboard clean help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ test-deps:  ## System packages the tests use (Debian prometheus for promtool), o
 
 test: setup test-deps lint  ## Everything CI runs: lint, types, unit and integration tests
 	$(BIN)/pytest -q -p no:cacheprovider tests
+
+test-cluster: setup  ## Only the failure tests on three Kafka nodes and two workers (part of `test`)
+	$(BIN)/pytest -q -p no:cacheprovider -m cluster tests/integration
 
 schemas: setup  ## Regenerate schemas/json from the pydantic models
 	$(BIN)/python -m schemas.export
