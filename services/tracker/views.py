@@ -22,6 +22,7 @@ from yarl import URL
 from schemas.events import SETTLEMENT_SHARE
 from services.tracker.api import models
 from services.tracker.api.negotiation import Kind, negotiate
+from services.tracker.api.openapi import OPERATIONS, document
 from services.tracker.api.params import (
     CommitmentQuery,
     CommitmentsQuery,
@@ -66,14 +67,8 @@ class Views:
         self.metrics = metrics
         self.headlines = headlines
         self._session: ClientSession | None = None
-        for path, handler in (
-                ("/health/", self.health), ("/metrics", self.prometheus),
-                ("/totals/", self.totals), ("/totals/explain/", self.explain_totals),
-                ("/settlement/", self.settlement), ("/commitments/", self.commitments),
-                ("/commitments/{commitment_id}/", self.commitment),
-                ("/commitments/{commitment_id}/history/", self.history),
-                ("/commitments/{commitment_id}/explain/", self.explain_commitment)):
-            self._page(path, handler)
+        for operation in OPERATIONS:  # what the OpenAPI document lists, and nothing else
+            self._page(operation.path, getattr(self, operation.name))
         # Faust's aiohttp driver exposes its Application; errors raised by aiohttp itself
         # (no route matched, wrong method) get the same JSON body as the views' errors.
         web_app = app.web.web_app  # type: ignore[attr-defined]
@@ -181,6 +176,9 @@ class Views:
                              rebalancing=bool(self.app.rebalancing))
         return web.Response(body=body.model_dump_json(), status=200 if ready else 503,
                             content_type="application/json")
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(document()), content_type="application/json")
 
     async def prometheus(self, request: web.Request) -> web.Response:
         response = web.Response(body=generate_latest(self.metrics.registry))

@@ -104,7 +104,8 @@ Query = TypeVar("Query", bound=ViewQuery)
 
 
 def parse_query(model: type[Query], request: web.Request) -> Query:
-    repeated = [name for name, count in Counter(name for name, _ in request.query.items()).items() if count > 1]
+    counts = Counter(name for name, _ in request.query.items())
+    repeated = [name for name, count in counts.items() if count > 1]
     if repeated:
         raise BadQuery(f"{repeated[0][:SHOWN]}: given more than once")
     try:
