@@ -21,6 +21,7 @@ from yarl import URL
 
 from schemas.events import SETTLEMENT_SHARE
 from services.tracker.api import models
+from services.tracker.api.caching import entity_tag, matches, not_modified
 from services.tracker.api.negotiation import Kind, negotiate
 from services.tracker.api.openapi import OPERATIONS, document
 from services.tracker.api.params import (
@@ -128,6 +129,8 @@ class Views:
     async def _forward(self, url: URL, request: web.Request) -> web.Response:
         target = url.with_path(request.path).with_query(request.query)
         headers = {"Accept": request.headers.get("Accept", "*/*"), FORWARDED: "1"}
+        if "If-None-Match" in request.headers:
+            headers["If-None-Match"] = request.headers["If-None-Match"]
         async with self.session.get(target, headers=headers) as answer:
             response = web.Response(body=await answer.read(), status=answer.status,
                                     content_type=answer.content_type)
@@ -136,21 +139,21 @@ class Views:
                     response.headers[name] = answer.headers[name]
             return response
 
-    async def _gather(self, request: web.Request, local: list[Item],
-                      item: type[Item]) -> list[Item]:
-        """Local items plus every peer's (asked concurrently), when this request did not
-        come from a peer."""
+    async def _from_peers(self, request: web.Request, item: type[Item]
+                          ) -> tuple[list[Item], list[str]]:
+        """Every other worker's items and entity tags (asked concurrently), when this
+        request did not come from a peer."""
         if request.headers.get(FORWARDED):
-            return local
+            return [], []
         answers = await asyncio.gather(*(self._ask_peer(peer, request)
                                          for peer in self._peers()))
         try:
-            return local + [row for items in answers
-                            for row in _rows_of(item).validate_python(items)]
+            rows = [row for items, _ in answers for row in _rows_of(item).validate_python(items)]
         except ValidationError as error:
             raise BadQuery(f"a worker answered rows of another shape: {error}", 502) from None
+        return rows, [tag for _, tag in answers]
 
-    async def _ask_peer(self, peer: URL, request: web.Request) -> list[Any]:
+    async def _ask_peer(self, peer: URL, request: web.Request) -> tuple[list[Any], str]:
         target = peer.with_path(request.path).with_query(
             {k: v for k, v in request.query.items() if k != "format"})
         headers = {"Accept": "application/json", FORWARDED: "1"}
@@ -159,12 +162,21 @@ class Views:
                 if answer.status != 200:
                     raise BadQuery(f"worker {peer} answered {answer.status}", 502)
                 items: list[Any] = orjson.loads(await answer.read())["items"]
-                return items
+                return items, answer.headers.get("ETag", "")
         except (ClientError, TimeoutError) as error:
             # A worker that left is listed until the group rebalances.
             log.warning("Could not gather %s from %s: %r", request.path, peer, error)
             raise BadQuery(f"worker {peer} is unreachable; the group is probably "
                            "rebalancing, try again shortly", 503) from None
+
+    def _tag(self, request: web.Request, query: ViewQuery, kind: Kind,
+             ledgers: list[tuple[str, JSON]], *more: Any) -> str:
+        """The entity tag of an answer built from ``ledgers`` and the reference data. A
+        ledger's head is written after its months (see ``ledger_pieces``), so its position
+        moves with every record applied to the pair."""
+        return entity_tag(request.path, query.model_dump(mode="json"), kind,
+                          [(key, ledger["position"]) for key, ledger in ledgers],
+                          local_reference(self.tables)["position"], *more)
 
     # -- views -----------------------------------------------------------------------------
 
@@ -189,15 +201,19 @@ class Views:
         query, kind = _read(TotalsQuery, request)
         if query.pair is not None and (forwarded := await self._to_owner(query.pair, request)):
             return forwarded
-        rows = [row for row in self._local_totals(query.pair, query.as_of)
+        ledgers = self._local_ledgers(query.pair)
+        peer_rows, peer_tags = await self._from_peers(request, models.Total) if (
+            query.pair is None) else ([], [])
+        tag = self._tag(request, query, kind, ledgers, peer_tags)
+        if matches(request.headers.get("If-None-Match"), tag):
+            return not_modified(tag)
+        rows = [row for row in self._local_totals(ledgers, query.as_of)
                 if (query.sector is None or row.sector == query.sector)
                 and (query.period is None or row.period == query.period)
-                and (query.measure is None or row.measure == query.measure)]
-        if query.pair is None:
-            rows = await self._gather(request, rows, models.Total)
+                and (query.measure is None or row.measure == query.measure)] + peer_rows
         rows.sort(key=lambda r: (r.pair, r.sector, r.measure, r.period))
         payload = models.Totals(items=rows, count=len(rows), as_of=query.as_of)
-        return respond(kind, "Totals", payload, _table(rows))
+        return _tagged(respond(kind, "Totals", payload, _table(rows)), tag)
 
     def _local_ledgers(self, pair: str | None) -> list[tuple[str, JSON]]:
         """The ledgers this worker owns (a standby copy, or one of a partition that just
@@ -206,9 +222,10 @@ class Views:
                 if ledger is not None and (pair is None or key == pair)
                 and self._is_me(self._owner(key))]
 
-    def _local_totals(self, pair: str | None, as_of: date | None) -> list[models.Total]:
+    def _local_totals(self, ledgers: list[tuple[str, JSON]], as_of: date | None
+                      ) -> list[models.Total]:
         rows = []
-        for key, ledger in self._local_ledgers(pair):
+        for key, ledger in ledgers:
             lines = self.headlines.lines(ledger, as_of)
             for (sector, measure, period), amount in totals({}, lines=lines).items():
                 rows.append(models.Total(pair=key, sector=sector, measure=measure,
@@ -219,33 +236,40 @@ class Views:
         query, kind = _read(SettlementQuery, request)
         if query.pair is not None and (forwarded := await self._to_owner(query.pair, request)):
             return forwarded
-        rows = []
-        for key, ledger in self._local_ledgers(query.pair):
+        ledgers = self._local_ledgers(query.pair)
+        rows, peer_tags = await self._from_peers(request, models.Share) if (
+            query.pair is None) else ([], [])
+        tag = self._tag(request, query, kind, ledgers, peer_tags)
+        if matches(request.headers.get("If-None-Match"), tag):
+            return not_modified(tag)
+        for key, ledger in ledgers:
             lines = self.headlines.lines(ledger, query.as_of)
             for (label, currency), share in settlement_shares({}, lines=lines).items():
                 if query.period is None or label == query.period:
                     rows.append(models.Share(pair=key, period=label, currency=currency,
                                              share=share))
-        if query.pair is None:
-            rows = await self._gather(request, rows, models.Share)
         rows.sort(key=lambda r: (r.pair, r.period, r.currency))
         payload = models.Shares(items=rows, count=len(rows), as_of=query.as_of)
-        return respond(kind, "Settlement currency shares", payload, _table(rows))
+        return _tagged(respond(kind, "Settlement currency shares", payload, _table(rows)), tag)
 
     async def commitments(self, request: web.Request) -> web.Response:
         query, kind = _read(CommitmentsQuery, request)
-        rows = []
+        rows, peer_tags = await self._from_peers(request, models.Progress)
+        # Progress depends on the day (the trailing twelve months end today).
+        tag = self._tag(request, query, kind, self._local_ledgers(None), peer_tags,
+                        query.as_of or date.today())
+        if matches(request.headers.get("If-None-Match"), tag):
+            return not_modified(tag)
         for commitment in self._commitments().values():
             defined = self._defined(commitment, query.as_of)
             if defined is not None and self._is_me(self._owner(commitment_pair(defined))):
                 rows.append(self._progress(defined, query.as_of))
-        rows = await self._gather(request, rows, models.Progress)
         rows.sort(key=lambda r: r.commitment_id)
         payload = models.Commitments(items=rows, count=len(rows), as_of=query.as_of)
-        return respond(kind, "Commitments", payload, _table(rows))
+        return _tagged(respond(kind, "Commitments", payload, _table(rows)), tag)
 
     async def commitment(self, request: web.Request) -> web.Response:
-        found, query, kind = await self._one_commitment(request)
+        found, query, kind, tag = await self._one_commitment(request)
         if isinstance(found, web.Response):
             return found
         row = self._progress(found, query.as_of)
@@ -256,22 +280,23 @@ class Views:
             if sector == found["sector"] and measure == found["metric"]]
         history = _table(self._history(found, query.as_of))
         payload = models.Commitment(**dict(row), definition=found, totals=contributing)
-        return respond(kind, f"Commitment {found['commitment_id']}", payload, _table([row]),
-                       sections=[("Totals by period", _table(contributing))],
-                       chart=history_chart(history, found["commitment_id"]))
+        return _tagged(respond(
+            kind, f"Commitment {found['commitment_id']}", payload, _table([row]),
+            sections=[("Totals by period", _table(contributing))],
+            chart=history_chart(history, found["commitment_id"])), tag)
 
     async def history(self, request: web.Request) -> web.Response:
-        found, query, kind = await self._one_commitment(request)
+        found, query, kind, tag = await self._one_commitment(request)
         if isinstance(found, web.Response):
             return found
         months = self._history(found, query.as_of)
         rows = _table(months)
         payload = models.History(commitment_id=found["commitment_id"], items=months)
-        return respond(kind, f"History of {found['commitment_id']}", payload, rows,
-                       chart=history_chart(rows, found["commitment_id"]))
+        return _tagged(respond(kind, f"History of {found['commitment_id']}", payload, rows,
+                               chart=history_chart(rows, found["commitment_id"])), tag)
 
     async def explain_commitment(self, request: web.Request) -> web.Response:
-        found, query, kind = await self._one_commitment(request)
+        found, query, kind, tag = await self._one_commitment(request)
         if isinstance(found, web.Response):
             return found
         measure = VALUE if found["metric"] == SETTLEMENT_SHARE else found["metric"]
@@ -281,21 +306,26 @@ class Views:
         figure = Figure(commitment_pair(found), found["sector"], measure, months, query.as_of)
         report = models.CommitmentExplanation(commitment_id=found["commitment_id"],
                                               **await explain(self.settings, figure))
-        return _explained(kind, f"Explain {found['commitment_id']}", report)
+        return _tagged(_explained(kind, f"Explain {found['commitment_id']}", report), tag)
 
     async def explain_totals(self, request: web.Request) -> web.Response:
         query, kind = _read(ExplainTotalsQuery, request)
         if (forwarded := await self._to_owner(query.pair, request)):
             return forwarded
+        tag = self._tag(request, query, kind, self._local_ledgers(query.pair))
+        if matches(request.headers.get("If-None-Match"), tag):
+            return not_modified(tag)
         figure = figure_for_period(query.pair, query.sector, query.measure, query.period,
                                    query.as_of)
         report = models.Explanation(**await explain(self.settings, figure))
-        return _explained(kind, f"Explain {query.pair}", report)
+        return _tagged(_explained(kind, f"Explain {query.pair}", report), tag)
 
     async def _one_commitment(self, request: web.Request
-                              ) -> tuple[dict[str, Any] | web.Response, CommitmentQuery, Kind]:
-        """The commitment a /commitments/{id}/... request names (as of ``as_of``), or the
-        owner's answer when another worker owns its pair."""
+                              ) -> tuple[dict[str, Any] | web.Response, CommitmentQuery, Kind,
+                                         str]:
+        """The commitment a /commitments/{id}/... request names (as of ``as_of``) and the
+        answer's entity tag; or the owner's answer when another worker owns its pair, or a
+        304 when the client has the answer already."""
         query, kind = _read(CommitmentQuery, request)
         commitment_id = request.match_info["commitment_id"]
         found = self._commitments().get(commitment_id)
@@ -303,8 +333,15 @@ class Views:
         if defined is None:
             when = f" as of {query.as_of}" if query.as_of else ""
             raise BadQuery(f"no commitment {commitment_id!r}{when}", 404)
-        forwarded = await self._to_owner(commitment_pair(defined), request)
-        return forwarded or defined, query, kind
+        if forwarded := await self._to_owner(commitment_pair(defined), request):
+            return forwarded, query, kind, ""
+        pair = commitment_pair(defined)
+        ledger = self.tables.ledgers.get(pair)
+        tag = self._tag(request, query, kind, [(pair, ledger)] if ledger else [],
+                        query.as_of or date.today())
+        if matches(request.headers.get("If-None-Match"), tag):
+            return not_modified(tag), query, kind, tag
+        return defined, query, kind, tag
 
     async def _to_owner(self, pair: str, request: web.Request) -> web.Response | None:
         if request.headers.get(FORWARDED):
@@ -373,6 +410,11 @@ def _read(model: type[Query], request: web.Request) -> tuple[Query, Kind]:
     work is done."""
     query = parse_query(model, request)
     return query, negotiate(request.headers.get("Accept"), query.format)
+
+
+def _tagged(response: web.Response, tag: str) -> web.Response:
+    response.headers["ETag"] = tag
+    return response
 
 
 @functools.cache

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
+import orjson
 import pytest
 
 from services.tracker.broker import EmbeddedKafka
-from tests.integration.conftest import SAMPLE, Worker, wait_until
+from tests.integration.conftest import SAMPLE, Deployment, Worker, wait_until
 from tests.integration.independent_fold import Expected
 from tests.integration.reliability import own_deployment
 
@@ -24,9 +25,10 @@ FIGURE = re.compile(r"\A-?[0-9]+\.[0-9]{4}\Z")
 
 
 @pytest.fixture(scope="module")
-def worker(kafka: EmbeddedKafka, tmp_path_factory: pytest.TempPathFactory,
-           expected: Expected) -> Iterator[Worker]:
-    """One worker with the sample folded, shared by the module's tests (they only read)."""
+def sample(kafka: EmbeddedKafka, tmp_path_factory: pytest.TempPathFactory,
+           expected: Expected) -> Iterator[tuple[Deployment, Worker]]:
+    """One worker with the sample folded, shared by the module's tests (the only one that
+    writes adds a pair of its own)."""
     deployment = own_deployment(kafka, tmp_path_factory.mktemp("api"))
     running = deployment.worker()
     running.start()
@@ -35,8 +37,13 @@ def worker(kafka: EmbeddedKafka, tmp_path_factory: pytest.TempPathFactory,
     target = expected.trailing_twelve_months()
     wait_until(lambda: Decimal(running.get("/commitments/in-ru-100bn-2030/").json()["achieved"])
                == target, 60, message="the sample to be folded")
-    yield running
+    yield deployment, running
     running.stop()
+
+
+@pytest.fixture
+def worker(sample: tuple[Deployment, Worker]) -> Worker:
+    return sample[1]
 
 
 def kind_of(answer: httpx.Response) -> str:
@@ -153,3 +160,48 @@ def test_every_figure_has_one_form(worker: Worker) -> None:
     assert len(figures) > 500
     assert [f for f in figures if not FIGURE.match(f)] == []
     assert one["achieved"] == "68700000000.0000" and one["ratio"] == "0.6870"
+
+
+CACHED = ["/totals/?pair=IN-RU&period=FY2024-25", "/totals/", "/settlement/?pair=IN-RU",
+          "/commitments/", "/commitments/in-ru-100bn-2030/",
+          "/commitments/in-ru-100bn-2030/history/", "/commitments/in-ru-100bn-2030/explain/",
+          "/totals/explain/?pair=IN-RU&period=2024"]
+
+
+@pytest.mark.parametrize("path", CACHED)
+def test_an_unchanged_answer_is_a_304(worker: Worker, path: str) -> None:
+    first = worker.get(path)
+    tag = first.headers["etag"]
+    assert first.status_code == 200 and re.fullmatch(r'"[0-9a-f]{24}"', tag), first.headers
+    for validator in (tag, f"W/{tag}", f'"nope", {tag}', "*"):
+        again = worker.get(path, headers={"If-None-Match": validator})
+        assert again.status_code == 304, (path, validator)
+        assert again.content == b"" and again.headers["etag"] == tag
+    assert worker.get(path, headers={"If-None-Match": '"nope"'}).status_code == 200
+    as_csv = worker.get(path, headers={"Accept": "text/csv", "If-None-Match": tag})
+    assert as_csv.status_code == 200, "another representation has another tag"
+    assert as_csv.headers["etag"] != tag
+
+
+def test_an_event_changes_the_tag(sample: tuple[Deployment, Worker]) -> None:
+    deployment, worker = sample
+    path = "/totals/?pair=DE-FR&sector=trade&period=2024"
+    before = worker.get(path)
+    assert before.json()["items"] == []
+
+    def trade(number: int) -> tuple[str, bytes | None, bytes]:
+        return ("trade-transactions", None, orjson.dumps({
+            "event_id": f"etag-{number}", "occurred_at": "2024-05-01", "reporter": "DE",
+            "partner": "FR", "direction": "import", "amount": "1000", "currency": "USD"}))
+
+    deployment.produce([trade(1)])
+    changed = wait_until(lambda: (answer := worker.get(
+        path, headers={"If-None-Match": before.headers["etag"]})).status_code == 200
+        and answer.json()["items"] and answer, 30, message="the event to be folded")
+    assert changed.json()["items"][0]["value"] == "1000.0000"
+    tag = changed.headers["etag"]
+    assert worker.get(path, headers={"If-None-Match": tag}).status_code == 304
+    deployment.produce([trade(2)])
+    wait_until(lambda: worker.get(path, headers={"If-None-Match": tag}).status_code == 200,
+               30, message="a second event to change the tag")
+    assert worker.get(path).json()["items"][0]["value"] == "2000.0000"

@@ -158,6 +158,13 @@ def _operation(op: Operation) -> dict[str, Any]:
         if named:
             parameter["examples"] = named
     responses: dict[str, Any] = {"200": {"description": "OK", "content": _content(op)}}
+    if op.negotiated:
+        parameters.append({"name": "If-None-Match", "in": "header", "required": False,
+                           "description": "An ETag of an earlier answer: 304 if still current.",
+                           "schema": {"type": "string"}})
+        responses["200"]["headers"] = {"ETag": _ETAG, "Vary": {"schema": {"type": "string"}}}
+        responses["304"] = {"description": "Not modified: the If-None-Match tag is current",
+                            "headers": {"ETag": _ETAG}}
     if op.name == "health":
         responses["503"] = {"description": "Recovering or rebalancing",
                             "content": {"application/json": {"schema": _ref(models.Health)}}}
@@ -176,6 +183,9 @@ def _operation(op: Operation) -> dict[str, Any]:
             "responses": responses}
 
 
+_ETAG = {"description": "Digest of the view, query, representation and the log positions of "
+                        "the table values the answer reflects.",
+         "schema": {"type": "string"}}
 _REASONS = {400: "A bad query; the message names the parameter",
             404: "No such commitment (as of that day)",
             406: "None of the representations the Accept header allows",
