@@ -17,6 +17,7 @@ the fold's hot path.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -177,6 +178,8 @@ class Pipeline:
         pairs, self.dirty = self.dirty, set()
         for pair in sorted(pairs):
             await self._publish(pair)
+            # A pair takes a millisecond or more; the fold must not wait for all of them.
+            await asyncio.sleep(0)
 
     async def _publish(self, pair: str) -> None:
         """Refresh the pair's metrics and send a progress snapshot per commitment."""

@@ -17,7 +17,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from faust.types import EventT, TableT
 
-from services.tracker.domain.ledger import JSON, ledger_pieces, with_piece
+from services.tracker.domain.ledger import JSON, Owned, ledger_pieces, with_piece
 from services.tracker.domain.reference import empty_reference
 from services.tracker.partitioning import partition_of
 
@@ -149,6 +149,8 @@ class BatchStore:
     partition: int
     partitions: int
     staged: dict[tuple[str, str], JSON] = field(default_factory=dict)
+    # Ledgers and months this batch copied: nobody else sees them before ``flush``.
+    owned: Owned = field(default_factory=dict)
 
     @property
     def _reference_key(self) -> str:

@@ -18,6 +18,7 @@ from services.tracker.domain.flows import Flow, flow_of
 from services.tracker.domain.fx import rate_on
 from services.tracker.domain.ledger import (
     JSON,
+    Owned,
     Position,
     add_pending,
     apply_change,
@@ -31,7 +32,11 @@ from services.tracker.errors import InvalidEventError
 
 
 class Store(Protocol):
-    """The keys one partition of the fold reads and writes."""
+    """The keys one partition of the fold reads and writes. ``owned``: what the current
+    batch made and may change in place (None: copy on every write)."""
+
+    @property
+    def owned(self) -> Owned | None: ...
 
     def reference(self) -> JSON: ...
     def set_reference(self, value: JSON) -> None: ...
@@ -70,7 +75,7 @@ def apply_flow(store: Store, flow: Flow, position: Position,
         # Lets a later correction that names this one find the same root.
         store.set_root(f"{flow.pair}/{flow.event_id}", {"alias_of": key})
     released = flow if released_from is not None else None
-    store.set_ledger(flow.pair, apply_change(ledger, change, position, released))
+    store.set_ledger(flow.pair, apply_change(ledger, change, position, released, store.owned))
     return change.outcome
 
 
@@ -106,6 +111,7 @@ class MemoryStore:
     reference_value: JSON = field(default_factory=ref.empty_reference)
     ledgers: dict[str, JSON] = field(default_factory=dict)
     roots: dict[str, JSON] = field(default_factory=dict)
+    owned: Owned | None = None
 
     def reference(self) -> JSON:
         return self.reference_value

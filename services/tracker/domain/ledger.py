@@ -231,8 +231,15 @@ def buckets_of(ledger: JSON | None) -> Buckets:
     return {key: amount for month in ledger["months"].values() for key, amount in month.items()}
 
 
+MONTH_MAPS = tuple(MONTH_FIELDS)
+
+# Objects a batch made itself and nobody else holds yet, by id (kept alive here, so an id
+# cannot be reused): a change may modify them in place instead of copying them again.
+Owned = dict[int, Any]
+
+
 def apply_change(ledger: JSON, change: Change, position: Position,
-                 released: Flow | None = None) -> JSON:
+                 released: Flow | None = None, owned: Owned | None = None) -> JSON:
     """Apply a change to the parts of the ledger that do not reflect ``position`` yet: each
     month it touches, and the head (counts, pending flows).
 
@@ -241,13 +248,15 @@ def apply_change(ledger: JSON, change: Change, position: Position,
     ``ledger_pieces``), so no crash can lose it between the two. A bucket no event
     contributes to any more is removed, so an importer whose figure was corrected away no
     longer hides the exporter's report of that route and month.
+
+    Copy on write: what the ledger held before is left as it was. With ``owned``, what an
+    earlier change of the same batch copied is changed in place (and what this one copies
+    is added to it), so a batch copies each ledger and month once, not once per event.
     """
     head_behind = is_after(position, ledger["position"])
-    months = dict(ledger["months"])
-    month_events = dict(ledger["month_events"])
-    sums_by_month = dict(ledger["month_sums"])
-    sum_events_by_month = dict(ledger["month_sum_events"])
-    month_positions = dict(ledger["month_positions"])
+    mine = owned is not None and id(ledger) in owned
+    maps = [ledger[name] if mine else dict(ledger[name]) for name in MONTH_MAPS]
+    months, month_events, sums_by_month, sum_events_by_month, month_positions = maps
     copied: set[str] = set()
     for sign, part in ((-1, change.before), (1, change.after)):
         for key, amount in (part or {}).items():
@@ -255,18 +264,20 @@ def apply_change(ledger: JSON, change: Change, position: Position,
             if month not in copied:
                 if not is_after(position, month_positions.get(month)):
                     continue  # this month has the change already
-                # Copy on first write: earlier values stay as they were.
-                for values in (months, month_events, sums_by_month, sum_events_by_month):
-                    values[month] = dict(values.get(month, {}))
+                if owned is None or id(months.get(month)) not in owned:
+                    for values in (months, month_events, sums_by_month, sum_events_by_month):
+                        values[month] = copy = dict(values.get(month, {}))
+                        if owned is not None:
+                            owned[id(copy)] = copy
                 month_positions[month] = list(position)
                 copied.add(month)
             _add(months[month], month_events[month], key, sign, amount)
             _add(sums_by_month[month], sum_events_by_month[month], sum_key(key), sign, amount)
     if not head_behind and not copied:
         return ledger
-    updated = {**ledger, "months": months, "month_events": month_events,
-               "month_sums": sums_by_month, "month_sum_events": sum_events_by_month,
-               "month_positions": month_positions}
+    updated = ledger if mine else {**ledger, **dict(zip(MONTH_MAPS, maps, strict=True))}
+    if owned is not None and not mine:
+        owned[id(updated)] = updated
     if not head_behind:
         return updated
     updated["counts"] = {**ledger["counts"],

@@ -23,6 +23,7 @@ from services.tracker.domain.flows import flow_of
 from services.tracker.domain.fold import (
     MemoryStore,
     apply_commitment,
+    apply_event,
     apply_flow,
     apply_fx_rate,
     replay,
@@ -574,3 +575,30 @@ def test_cached_headline_from_month_sums_equals_the_headline_of_the_days(make, d
         before_sums = {key: value for key, value in ledger.items()
                        if key not in ("month_sums", "month_sum_events")}
         assert with_piece(None, pair, "", before_sums) == ledger
+
+
+# -- (h) a batch that changes what it made in place folds to the same state ---------------
+
+@FOLD_SETTINGS
+@given(st.lists(transactions(currencies=(*RATED, UNRATED[0])), min_size=1, max_size=16),
+       st.data())
+def test_in_place_changes_within_a_batch_equal_copy_on_write(make, originals, data):
+    records = [*rate_records(make), *[to_record(make, f"e{i}", t)
+                                      for i, t in enumerate(originals)]]
+    records += [to_record(make, f"c{i}", originals[i], corrects=f"e{i}")
+                for i in data.draw(st.lists(st.integers(0, len(originals) - 1), max_size=3))]
+    records.append(make.fx_rate("fx-late", currency=UNRATED[0], rate="3"))
+    cut = data.draw(st.integers(0, len(records)))
+    pure, batched = MemoryStore(), MemoryStore()
+    for offset, (kind, raw) in enumerate(records[:cut]):
+        apply_event(pure, kind, validate(kind, raw, LIMIT), offset)
+        apply_event(batched, kind, validate(kind, raw, LIMIT), offset)
+    committed = dict(batched.ledgers)  # the very objects the tables would hold
+    as_committed = copy.deepcopy(committed)
+    batched.owned = {}  # one batch from here on, as BatchStore folds a record
+    for offset, (kind, raw) in enumerate(records[cut:], start=cut):
+        apply_event(pure, kind, validate(kind, raw, LIMIT), offset)
+        apply_event(batched, kind, validate(kind, raw, LIMIT), offset)
+        assert committed == as_committed, "a ledger from before the batch was changed"
+    batched.owned = None
+    assert batched == pure
