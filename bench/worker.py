@@ -18,6 +18,7 @@ import httpx
 
 from bench.common import PROJECT_ROOT, Samples, events_folded, parse_metrics
 from bench.proto import cpu_seconds, vm_hwm_kib
+from services.tracker.api.paging import MAX_LIMIT
 from services.tracker.broker import free_port
 
 
@@ -121,14 +122,20 @@ class TrackerWorker:
         return time.monotonic(), count
 
     async def usd_by_pair(self, client: httpx.AsyncClient) -> dict[str, Decimal]:
-        """Exact trade totals per pair from /totals/ (the sum of the 2021-2025 years)."""
-        answer = await client.get(f"{self.url}/totals/", params={"sector": "trade"},
-                                  headers={"Accept": "application/json"}, timeout=120)
-        answer.raise_for_status()
+        """Exact trade totals per pair from /totals/ (the sum of the 2021-2025 years), page
+        after page."""
         result: dict[str, Decimal] = {}
-        for row in answer.json()["items"]:
-            if row["measure"] == "value_usd" and len(row["period"]) == 4:
-                result[row["pair"]] = result.get(row["pair"], Decimal(0)) + Decimal(row["value"])
+        link: str | None = f"/totals/?sector=trade&measure=value_usd&limit={MAX_LIMIT}"
+        while link is not None:
+            answer = await client.get(f"{self.url}{link}",
+                                      headers={"Accept": "application/json"}, timeout=120)
+            answer.raise_for_status()
+            page = answer.json()
+            for row in page["items"]:
+                if len(row["period"]) == 4:
+                    result[row["pair"]] = (result.get(row["pair"], Decimal(0))
+                                           + Decimal(row["value"]))
+            link = page["next"]
         return result
 
     def cpu(self) -> float:

@@ -94,6 +94,18 @@ def compare(result: Reconciliation, what: str, expected: dict[Any, Any],
                                        else str(key), str(log_value), str(live_value)))
 
 
+def every_item(url: str, path: str) -> list[Any]:
+    """Every item of a list view, page after page."""
+    items: list[Any] = []
+    link: str | None = path
+    with httpx.Client(base_url=url, timeout=60) as client:
+        while link is not None:
+            page = client.get(link).raise_for_status().json()
+            items += page["items"]
+            link = page["next"]
+    return items
+
+
 def reconcile(settings: Settings, url: str) -> Reconciliation:
     log, dead_in_topic = asyncio.run(read_log(settings))
     report = replay([(record.kind, record.value) for record in log], settings.max_event_bytes)
@@ -102,12 +114,12 @@ def reconcile(settings: Settings, url: str) -> Reconciliation:
     for record in log:
         result.records[record.topic] = result.records.get(record.topic, 0) + 1
     expected_totals, expected_commitments = expected_rows(report)
-    live_rows = httpx.get(f"{url}/totals/", timeout=60).raise_for_status().json()["items"]
+    live_rows = every_item(url, "/totals/")
     live_totals = {(r["pair"], r["sector"], r["measure"], r["period"]): r["value"]
                    for r in live_rows}
     compare(result, "total", expected_totals, live_totals,
             lambda a, b: Decimal(a) == Decimal(b))
-    live_items = httpx.get(f"{url}/commitments/", timeout=60).raise_for_status().json()["items"]
+    live_items = every_item(url, "/commitments/")
     live_commitments = {item["commitment_id"]: item for item in live_items}
     compare(result, "commitment", expected_commitments, live_commitments,
             lambda a, b: all(a[f] == b[f] for f in COMPARED_FIELDS))

@@ -9,8 +9,9 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import faust
 import orjson
@@ -24,10 +25,12 @@ from services.tracker.api import models
 from services.tracker.api.caching import entity_tag, matches, not_modified
 from services.tracker.api.negotiation import Kind, negotiate
 from services.tracker.api.openapi import OPERATIONS, document
+from services.tracker.api.paging import Key, by_group, encode_cursor, page_of
 from services.tracker.api.params import (
     CommitmentQuery,
     CommitmentsQuery,
     ExplainTotalsQuery,
+    ListQuery,
     SettlementQuery,
     TotalsQuery,
     ViewQuery,
@@ -139,21 +142,22 @@ class Views:
                     response.headers[name] = answer.headers[name]
             return response
 
-    async def _from_peers(self, request: web.Request, item: type[Item]
-                          ) -> tuple[list[Item], list[str]]:
-        """Every other worker's items and entity tags (asked concurrently), when this
-        request did not come from a peer."""
+    async def _from_peers(self, request: web.Request, item: type[Item]) -> Gathered[Item]:
+        """Every other worker's page of items and its entity tag (asked concurrently), when
+        this request did not come from a peer."""
         if request.headers.get(FORWARDED):
-            return [], []
+            return Gathered()
         answers = await asyncio.gather(*(self._ask_peer(peer, request)
                                          for peer in self._peers()))
         try:
-            rows = [row for items, _ in answers for row in _rows_of(item).validate_python(items)]
+            rows = [row for body, _ in answers
+                    for row in _rows_of(item).validate_python(body["items"])]
         except ValidationError as error:
             raise BadQuery(f"a worker answered rows of another shape: {error}", 502) from None
-        return rows, [tag for _, tag in answers]
+        return Gathered(rows, [tag for _, tag in answers],
+                        any(body["next"] is not None for body, _ in answers))
 
-    async def _ask_peer(self, peer: URL, request: web.Request) -> tuple[list[Any], str]:
+    async def _ask_peer(self, peer: URL, request: web.Request) -> tuple[dict[str, Any], str]:
         target = peer.with_path(request.path).with_query(
             {k: v for k, v in request.query.items() if k != "format"})
         headers = {"Accept": "application/json", FORWARDED: "1"}
@@ -161,13 +165,32 @@ class Views:
             async with self.session.get(target, headers=headers) as answer:
                 if answer.status != 200:
                     raise BadQuery(f"worker {peer} answered {answer.status}", 502)
-                items: list[Any] = orjson.loads(await answer.read())["items"]
-                return items, answer.headers.get("ETag", "")
+                body: dict[str, Any] = orjson.loads(await answer.read())
+                return body, answer.headers.get("ETag", "")
         except (ClientError, TimeoutError) as error:
             # A worker that left is listed until the group rebalances.
             log.warning("Could not gather %s from %s: %r", request.path, peer, error)
             raise BadQuery(f"worker {peer} is unreachable; the group is probably "
                            "rebalancing, try again shortly", 503) from None
+
+    async def _listing(self, request: web.Request, query: ListQuery, kind: Kind,
+                       ledgers: list[tuple[str, JSON]], local: Callable[[], list[Item]],
+                       key: Callable[[Item], Key], peers: Gathered[Item], title: str,
+                       body: type[models.Totals | models.Shares | models.Commitments],
+                       *state: Any) -> web.Response:
+        """One page of a list view: this worker's items (``local``, built only when the
+        client's tag is stale) merged with the peers'."""
+        tag = self._tag(request, query, kind, ledgers, peers.tags, *state)
+        if matches(request.headers.get("If-None-Match"), tag):
+            return not_modified(tag)
+        page, last = page_of([*local(), *peers.rows], key, query.limit, query.cursor,
+                             peers.more)
+        link = str(request.rel_url.update_query(cursor=encode_cursor(last))) if last else None
+        payload = body(items=page, count=len(page), as_of=query.as_of, next=link)
+        response = respond(kind, title, payload, _table(page))
+        if link:  # for CSV and HTML too, whose bodies cannot carry it
+            response.headers["Link"] = f'<{link}>; rel="next"'
+        return _tagged(response, tag)
 
     def _tag(self, request: web.Request, query: ViewQuery, kind: Kind,
              ledgers: list[tuple[str, JSON]], *more: Any) -> str:
@@ -202,18 +225,25 @@ class Views:
         if query.pair is not None and (forwarded := await self._to_owner(query.pair, request)):
             return forwarded
         ledgers = self._local_ledgers(query.pair)
-        peer_rows, peer_tags = await self._from_peers(request, models.Total) if (
-            query.pair is None) else ([], [])
-        tag = self._tag(request, query, kind, ledgers, peer_tags)
-        if matches(request.headers.get("If-None-Match"), tag):
-            return not_modified(tag)
-        rows = [row for row in self._local_totals(ledgers, query.as_of)
-                if (query.sector is None or row.sector == query.sector)
-                and (query.period is None or row.period == query.period)
-                and (query.measure is None or row.measure == query.measure)] + peer_rows
-        rows.sort(key=lambda r: (r.pair, r.sector, r.measure, r.period))
-        payload = models.Totals(items=rows, count=len(rows), as_of=query.as_of)
-        return _tagged(respond(kind, "Totals", payload, _table(rows)), tag)
+        peers = await self._from_peers(request, models.Total) if query.pair is None else (
+            Gathered[models.Total]())
+
+        def rows_of(pair: str, ledger: JSON) -> list[models.Total]:
+            lines = self.headlines.lines(ledger, query.as_of)
+            return [models.Total(pair=pair, sector=sector, measure=measure, period=period,
+                                 value=amount)
+                    for (sector, measure, period), amount in totals({}, lines=lines).items()
+                    if (query.sector is None or sector == query.sector)
+                    and (query.period is None or period == query.period)
+                    and (query.measure is None or measure == query.measure)]
+
+        def key(row: models.Total) -> Key:
+            return (row.pair, row.sector, row.measure, row.period)
+
+        return await self._listing(
+            request, query, kind, ledgers,
+            lambda: by_group(ledgers, query.cursor, query.limit, rows_of, key),
+            key, peers, "Totals", models.Totals)
 
     def _local_ledgers(self, pair: str | None) -> list[tuple[str, JSON]]:
         """The ledgers this worker owns (a standby copy, or one of a partition that just
@@ -222,51 +252,45 @@ class Views:
                 if ledger is not None and (pair is None or key == pair)
                 and self._is_me(self._owner(key))]
 
-    def _local_totals(self, ledgers: list[tuple[str, JSON]], as_of: date | None
-                      ) -> list[models.Total]:
-        rows = []
-        for key, ledger in ledgers:
-            lines = self.headlines.lines(ledger, as_of)
-            for (sector, measure, period), amount in totals({}, lines=lines).items():
-                rows.append(models.Total(pair=key, sector=sector, measure=measure,
-                                         period=period, value=amount))
-        return rows
-
     async def settlement(self, request: web.Request) -> web.Response:
         query, kind = _read(SettlementQuery, request)
         if query.pair is not None and (forwarded := await self._to_owner(query.pair, request)):
             return forwarded
         ledgers = self._local_ledgers(query.pair)
-        rows, peer_tags = await self._from_peers(request, models.Share) if (
-            query.pair is None) else ([], [])
-        tag = self._tag(request, query, kind, ledgers, peer_tags)
-        if matches(request.headers.get("If-None-Match"), tag):
-            return not_modified(tag)
-        for key, ledger in ledgers:
+        peers = await self._from_peers(request, models.Share) if query.pair is None else (
+            Gathered[models.Share]())
+
+        def rows_of(pair: str, ledger: JSON) -> list[models.Share]:
             lines = self.headlines.lines(ledger, query.as_of)
-            for (label, currency), share in settlement_shares({}, lines=lines).items():
-                if query.period is None or label == query.period:
-                    rows.append(models.Share(pair=key, period=label, currency=currency,
-                                             share=share))
-        rows.sort(key=lambda r: (r.pair, r.period, r.currency))
-        payload = models.Shares(items=rows, count=len(rows), as_of=query.as_of)
-        return _tagged(respond(kind, "Settlement currency shares", payload, _table(rows)), tag)
+            return [models.Share(pair=pair, period=label, currency=currency, share=share)
+                    for (label, currency), share in settlement_shares({}, lines=lines).items()
+                    if query.period is None or label == query.period]
+
+        def key(row: models.Share) -> Key:
+            return (row.pair, row.period, row.currency)
+
+        return await self._listing(
+            request, query, kind, ledgers,
+            lambda: by_group(ledgers, query.cursor, query.limit, rows_of, key),
+            key, peers, "Settlement currency shares", models.Shares)
 
     async def commitments(self, request: web.Request) -> web.Response:
         query, kind = _read(CommitmentsQuery, request)
-        rows, peer_tags = await self._from_peers(request, models.Progress)
+        peers = await self._from_peers(request, models.Progress)
+
+        def local() -> list[models.Progress]:
+            rows = []
+            for commitment in self._commitments().values():
+                defined = self._defined(commitment, query.as_of)
+                if defined is not None and self._is_me(self._owner(commitment_pair(defined))):
+                    rows.append(self._progress(defined, query.as_of))
+            return rows
+
         # Progress depends on the day (the trailing twelve months end today).
-        tag = self._tag(request, query, kind, self._local_ledgers(None), peer_tags,
-                        query.as_of or date.today())
-        if matches(request.headers.get("If-None-Match"), tag):
-            return not_modified(tag)
-        for commitment in self._commitments().values():
-            defined = self._defined(commitment, query.as_of)
-            if defined is not None and self._is_me(self._owner(commitment_pair(defined))):
-                rows.append(self._progress(defined, query.as_of))
-        rows.sort(key=lambda r: r.commitment_id)
-        payload = models.Commitments(items=rows, count=len(rows), as_of=query.as_of)
-        return _tagged(respond(kind, "Commitments", payload, _table(rows)), tag)
+        return await self._listing(
+            request, query, kind, self._local_ledgers(None), local,
+            lambda r: (r.commitment_id,), peers, "Commitments", models.Commitments,
+            query.as_of or date.today())
 
     async def commitment(self, request: web.Request) -> web.Response:
         found, query, kind, tag = await self._one_commitment(request)
@@ -410,6 +434,15 @@ def _read(model: type[Query], request: web.Request) -> tuple[Query, Kind]:
     work is done."""
     query = parse_query(model, request)
     return query, negotiate(request.headers.get("Accept"), query.format)
+
+
+@dataclass
+class Gathered(Generic[Item]):
+    """What the other workers answered to a list view."""
+
+    rows: list[Item] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    more: bool = False  # a worker had more items than it sent
 
 
 def _tagged(response: web.Response, tag: str) -> web.Response:

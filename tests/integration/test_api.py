@@ -205,3 +205,48 @@ def test_an_event_changes_the_tag(sample: tuple[Deployment, Worker]) -> None:
     wait_until(lambda: worker.get(path, headers={"If-None-Match": tag}).status_code == 200,
                30, message="a second event to change the tag")
     assert worker.get(path).json()["items"][0]["value"] == "2000.0000"
+
+
+def walk(worker: Worker, path: str, **params: str) -> list[httpx.Response]:
+    """Every page of a list view, following the next links."""
+    pages = [worker.get(path, params=params)]
+    while (link := pages[-1].json()["next"]) is not None:
+        assert pages[-1].headers["link"] == f'<{link}>; rel="next"'
+        pages.append(worker.get(link))
+        assert len(pages) < 1000, "the pages never end"
+    assert "link" not in pages[-1].headers
+    return pages
+
+
+@pytest.mark.parametrize(("path", "limit"), [("/totals/", "97"), ("/settlement/", "7"),
+                                             ("/commitments/", "1")])
+def test_pages_follow_one_another_to_the_whole_list(worker: Worker, path: str,
+                                                    limit: str) -> None:
+    whole = worker.get(path).json()
+    assert whole["next"] is None and whole["count"] == len(whole["items"]) > int(limit)
+    pages = walk(worker, path, limit=limit)
+    assert len(pages) == -(-whole["count"] // int(limit))
+    assert all(page.json()["count"] == len(page.json()["items"]) <= int(limit)
+               for page in pages)
+    assert [item for page in pages for item in page.json()["items"]] == whole["items"]
+
+
+def test_a_page_in_csv_links_the_next(worker: Worker) -> None:
+    first = worker.get("/totals/", params={"pair": "IN-RU", "limit": "10"},
+                       headers={"Accept": "text/csv"})
+    assert len(first.text.splitlines()) == 11
+    link = re.fullmatch(r"<(.+)>; rel=\"next\"", first.headers["link"])
+    assert link
+    second = worker.get(link.group(1), headers={"Accept": "text/csv"})
+    assert second.text.splitlines()[0] == first.text.splitlines()[0]
+    assert second.text.splitlines()[1] > first.text.splitlines()[-1]
+
+
+@pytest.mark.parametrize(("params", "named"), [
+    ({"limit": "0"}, "limit: "), ({"limit": "10001"}, "limit: "), ({"limit": "ten"}, "limit: "),
+    ({"cursor": "abc"}, "cursor: not a cursor"), ({"cursor": "W10"}, "cursor: not a cursor"),
+    ({"cursor": "e30"}, "cursor: not a cursor")])
+def test_a_bad_page_is_a_400(worker: Worker, params: dict[str, str], named: str) -> None:
+    answer = worker.get("/totals/", params=params)
+    assert answer.status_code == 400
+    assert answer.json()["error"].startswith(named), answer.json()

@@ -39,8 +39,9 @@ class Total(Body):
 
 class Totals(Body):
     items: list[Total]
-    count: int
+    count: int = Field(description="Items in this page.")
     as_of: date | None
+    next: str | None = Field(description="Relative link to the next page; null on the last.")
 
 
 class Share(Body):
@@ -52,8 +53,9 @@ class Share(Body):
 
 class Shares(Body):
     items: list[Share]
-    count: int
+    count: int = Field(description="Items in this page.")
     as_of: date | None
+    next: str | None = Field(description="Relative link to the next page; null on the last.")
 
 
 class Progress(Body):
@@ -80,8 +82,9 @@ class Progress(Body):
 
 class Commitments(Body):
     items: list[Progress]
-    count: int
+    count: int = Field(description="Items in this page.")
     as_of: date | None
+    next: str | None = Field(description="Relative link to the next page; null on the last.")
 
 
 class PeriodTotal(Body):

@@ -75,13 +75,15 @@ OPERATIONS: tuple[Operation, ...] = (
                               "items": [{"pair": "IN-RU", "sector": "all",
                                          "measure": "value_usd", "period": "FY2024-25",
                                          "value": "68700000000.0000"}],
-                              "count": 1, "as_of": None}),
+                              "count": 1, "as_of": None, "next": None}),
                   Example("as-of", "Crude oil imported in FY2023-24, as known then",
                           {"pair": "IN-RU", "sector": "energy", "measure": "bbl",
                            "period": "FY2023-24", "as_of": "2024-03-31"}, body={
                               "items": [{"pair": "IN-RU", "sector": "energy", "measure": "bbl",
                                          "period": "FY2023-24", "value": "650000000.0000"}],
-                              "count": 1, "as_of": "2024-03-31"}),
+                              "count": 1, "as_of": "2024-03-31", "next": None}),
+                  Example("page", "Two rows a page: follow next for the rest",
+                          {"pair": "IN-RU", "sector": "trade", "limit": "2"}),
                   Example("bad-period", "A fiscal year whose years do not follow",
                           {"period": "FY2024-26"}, 400, _error(
                               "period: fiscal year 'FY2024-26': the second year must follow "
@@ -101,7 +103,7 @@ OPERATIONS: tuple[Operation, ...] = (
                                    "share": share} for currency, share in (
                                       ("AED", "0.1156"), ("CNY", "0.0136"), ("INR", "0.0147"),
                                       ("RUB", "0.0376"), ("USD", "0.8184"))],
-                              "count": 5, "as_of": None}),)),
+                              "count": 5, "as_of": None, "next": None}),)),
     Operation("/commitments/", "commitments", "Every commitment with its progress.",
               models.Commitments, CommitmentsQuery, examples=(
                   Example("as-of", "As the tracker would have answered on 2022-03-31",

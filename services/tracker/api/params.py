@@ -18,8 +18,10 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
 )
 
+from services.tracker.api.paging import DEFAULT_LIMIT, MAX_LIMIT, Key, decode_cursor
 from services.tracker.domain.periods import months_of
 from services.tracker.render import BadQuery
 
@@ -56,6 +58,8 @@ Period = Annotated[str, AfterValidator(_period), Field(
     description="A calendar year, an Indian fiscal year (April-March) or a month.",
     json_schema_extra={"examples": ["2024", "FY2024-25", "2024-05"]})]
 Day = Annotated[date, BeforeValidator(_day)]
+Cursor = Annotated[Key, BeforeValidator(decode_cursor), WithJsonSchema({
+    "type": "string", "description": "Opaque; the next link of a page carries it."})]
 Sector = Literal["trade", "energy", "defense", "all"]
 Measure = Annotated[str, StringConstraints(min_length=1, max_length=64), Field(
     description="value_usd, order_book_usd, payments_usd, or a unit such as bbl.",
@@ -73,7 +77,14 @@ class ViewQuery(BaseModel):
         None, description="Answer as of this day, by event time (default: today).")
 
 
-class CommitmentsQuery(ViewQuery):
+class ListQuery(ViewQuery):
+    """What list views take besides: a page."""
+
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Most items per page.")
+    cursor: Cursor | None = None
+
+
+class CommitmentsQuery(ListQuery):
     pass
 
 
@@ -81,7 +92,7 @@ class CommitmentQuery(ViewQuery):
     pass
 
 
-class TotalsQuery(ViewQuery):
+class TotalsQuery(ListQuery):
     pair: Pair | None = None
     sector: Sector | None = None
     period: Period | None = None
@@ -95,7 +106,7 @@ class ExplainTotalsQuery(ViewQuery):
     measure: Measure = "value_usd"
 
 
-class SettlementQuery(ViewQuery):
+class SettlementQuery(ListQuery):
     pair: Pair | None = None
     period: Period | None = None
 
