@@ -145,7 +145,7 @@ class Pipeline:
                     self.dirty.add(item.flow.pair)
                 else:
                     self._fold_reference(store, item, position, outcomes)
-            await store.flush(message.offset, producer)
+            await store.flush(message.offset, producer, self._changelog_failed)
             self.folded += 1
             crash_at(self.folded, self.settings.fold_crash_after_records,
                      "after a folded record queued its changelog writes, before its commit")
@@ -153,6 +153,12 @@ class Pipeline:
                 self.metrics.count(topic, outcome, count)
             for broker_timestamp, day in applied:
                 self.metrics.observe_applied(broker_timestamp, day)
+
+    def _changelog_failed(self, error: BaseException) -> None:
+        """A changelog write was lost: the tables could no longer be recovered as they
+        are, so the worker stops (and replays from its last commit when restarted)."""
+        log.error("A changelog write failed (%r); stopping the worker", error)
+        self.app.add_future(self.app.crash(error))
 
     def _fold_reference(self, store: BatchStore, item: ReferenceItem, position: Position,
                         outcomes: Counter[tuple[str, str]]) -> None:

@@ -7,6 +7,7 @@ import time
 from contextlib import suppress
 from datetime import UTC, datetime
 from datetime import time as clock
+from functools import lru_cache
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -16,6 +17,13 @@ FAUST_PREFIX = "tracker_faust"
 COMMITMENT_LABELS = ("commitment_id", "pair", "sector", "metric")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 LAG_BUCKETS = (60, 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400, 5 * 365 * 86400)
+
+
+@lru_cache(maxsize=4096)
+def day_start(day: str) -> float:
+    """Epoch seconds of a day's start, UTC (asked per applied event; days repeat)."""
+    return datetime.combine(datetime.fromisoformat(day).date(), clock.min,
+                            tzinfo=UTC).timestamp()
 
 
 class TrackerMetrics:
@@ -74,9 +82,7 @@ class TrackerMetrics:
         now = time.time()
         if broker_timestamp:
             self.latency.observe(max(0.0, now - broker_timestamp))
-        event_time = datetime.combine(datetime.fromisoformat(event_day).date(), clock.min,
-                                      tzinfo=UTC).timestamp()
-        self.event_lag.observe(max(0.0, now - event_time))
+        self.event_lag.observe(max(0.0, now - day_start(event_day)))
 
     def show_progress(self, progress: Progress) -> None:
         labels = (progress.commitment_id, progress.pair, progress.sector, progress.metric)

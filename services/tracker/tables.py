@@ -1,14 +1,17 @@
 """Faust tables holding the fold's state, and the per-partition view the fold steps use.
 
 Each value is plain JSON. A value is always reassigned after a change (never mutated in
-place), otherwise the change would not reach the changelog. Ledgers are whole in memory
-but go to their changelog as pieces - each changed month, the last with the head - so a
-write costs what changed rather than the pair's whole history (``ledger_pieces``).
+place), otherwise the change would not reach the changelog. Ledgers and root entries are
+whole in memory but go to their changelogs grouped: one record per pair and folded
+ledger-input record (``pair#offset``), holding what that record changed for the pair. A
+batch then costs a changelog record per pair it touched, not one per event or per month,
+and so does recovery; a record folded again after a crash rewrites the same keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import asyncio
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,35 +20,79 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from faust.types import EventT, TableT
 
-from services.tracker.domain.ledger import JSON, Owned, ledger_pieces, with_piece
+from services.tracker.domain.ledger import JSON, Owned, ledger_update, with_update
 from services.tracker.domain.reference import empty_reference
 from services.tracker.partitioning import partition_of
 
-PIECE_SEPARATOR = "@"  # changelog key of a month of a ledger: "AE-IN@2024-05"
-ROOT_GROUP_SEPARATOR = "#"  # changelog key of a group of root entries: "AE-IN#4017"
+GROUP_SEPARATOR = "#"  # changelog key of a pair's group: "AE-IN#4017"
+
+
+def group_key(pair: str, record_offset: int) -> str:
+    return f"{pair}{GROUP_SEPARATOR}{record_offset}"
+
+
+def split_group_key(key: str) -> tuple[str, int]:
+    pair, _, offset = key.partition(GROUP_SEPARATOR)
+    return pair, int(offset)
+
+
+@dataclass
+class LatestUpdates:
+    """Per pair, which ledger update (by record offset) holds the latest of each month.
+
+    An update none of whose months is latest any more, and which is not the pair's last
+    (every update carries the head), is superseded: the ledger changelog deletes it with a
+    tombstone, so compaction keeps it about one record per pair and month, as it would
+    with a key per month."""
+
+    months: dict[str, dict[str, int]] = field(default_factory=dict)  # pair -> month -> offset
+    holds: dict[str, dict[int, set[str]]] = field(default_factory=dict)  # offset -> months
+
+    def add(self, pair: str, offset: int, months: Iterable[str]) -> list[int]:
+        """Note an update; returns the offsets of the updates it supersedes."""
+        latest = self.months.setdefault(pair, {})
+        holds = self.holds.setdefault(pair, {})
+        held = holds.setdefault(offset, set())
+        for month in months:
+            previous = latest.get(month)
+            if previous is not None and previous != offset:
+                holds[previous].discard(month)
+            latest[month] = offset
+            held.add(month)
+        dead = [old for old, kept in holds.items() if not kept and old != offset]
+        for old in dead:
+            del holds[old]
+        return dead
+
+    def forget(self, pair: str) -> None:
+        self.months.pop(pair, None)
+        self.holds.pop(pair, None)
 
 
 class LedgerTable(faust.Table):
-    """A table of ledgers whose changelog holds ledger pieces, put together on recovery."""
+    """A table of ledgers whose changelog holds ledger updates, put together on recovery."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.latest = LatestUpdates()
 
     def apply_changelog_batch(self, batch: Iterable[EventT]) -> None:
         store: Any = self.data
         for event in batch:
-            piece: JSON | None = event.value  # type: ignore[assignment]  # JSON-decoded
-            if piece is None:
-                continue  # ledgers are never deleted
-            pair, _, month = str(event.key).partition(PIECE_SEPARATOR)
-            store[pair] = with_piece(store.get(pair), pair, month, piece)
+            update: JSON | None = event.value  # type: ignore[assignment]  # JSON-decoded
+            if update is None:
+                continue  # a superseded update's tombstone
+            pair, offset = split_group_key(str(event.key))
+            store[pair] = with_update(store.get(pair), pair, update)
+            # Dead updates found here were deleted before the crash or will be compacted.
+            self.latest.add(pair, offset, update["months"])
             # The in-memory store's own bookkeeping (as its apply_changelog_batch does): it
             # drops the keys of partitions no longer assigned here after a rebalance.
             store._key_partition[pair] = event.message.partition
 
 
 class RootTable(faust.Table):
-    """Root entries, one key each in memory, sent to the changelog grouped: one record per
-    pair and folded ledger-input record (``pair#offset``) holding the entries it changed.
-    A batch then costs a changelog record per pair it touched instead of one per event,
-    and so does recovery. A record folded again after a crash rewrites the same key."""
+    """Root entries, one key each in memory, grouped in the changelog (see the module)."""
 
     def apply_changelog_batch(self, batch: Iterable[EventT]) -> None:
         store: Any = self.data
@@ -54,14 +101,6 @@ class RootTable(faust.Table):
             for key, entry in (entries or {}).items():
                 store[key] = entry
                 store._key_partition[key] = event.message.partition  # as in LedgerTable
-
-
-def root_group_key(pair: str, record_offset: int) -> str:
-    return f"{pair}{ROOT_GROUP_SEPARATOR}{record_offset}"
-
-
-def piece_key(pair: str, month: str) -> str:
-    return f"{pair}{PIECE_SEPARATOR}{month}" if month else pair
 
 
 @dataclass(frozen=True)
@@ -84,6 +123,9 @@ class TrackerTables:
                     del store[key]
                     if table is self.ledgers:
                         dropped.add(text)
+        latest: LatestUpdates = self.ledgers.latest  # type: ignore[attr-defined]
+        for pair in dropped:
+            latest.forget(pair)
         return dropped
 
     @classmethod
@@ -189,24 +231,28 @@ class BatchStore:
                 if (ledger := self.ledger(pair)) and ledger["pending"]
                 and partition_of(pair, self.partitions) == self.partition)
 
-    async def flush(self, record_offset: int, producer: AIOKafkaProducer) -> int:
+    async def flush(self, record_offset: int, producer: AIOKafkaProducer,
+                    failed: SendFailed) -> int:
         """Write every staged value to its table and send its changelog records; returns
         how many values. ``record_offset``: the ledger-input record folded, which names
-        the root groups. The records go out as record batches, one changelog partition
-        each (a ledger's pieces in order), and are not awaited: Faust flushes the producer
-        before it commits the record's offset."""
+        the groups. The records go out as record batches, one changelog partition each,
+        and are not awaited: Faust flushes the producer before it commits the record's
+        offset."""
         ledgers, roots = self.tables.ledgers, self.tables.roots
         tables = {t.name: t for t in (ledgers, roots, self.tables.references)}
-        records: dict[str, list[tuple[str, JSON]]] = {name: [] for name in tables}
+        records: dict[str, list[tuple[str, JSON | None]]] = {name: [] for name in tables}
         root_groups: dict[str, JSON] = {}
+        latest: LatestUpdates = ledgers.latest  # type: ignore[attr-defined]
         for (name, key), value in self.staged.items():
             table = tables[name]
             if table is ledgers:
-                records[name] += [(piece_key(key, month), piece) for month, piece
-                                  in ledger_pieces(table.data.get(key), value)]
+                update = ledger_update(table.data.get(key), value)
+                records[name].append((group_key(key, record_offset), update))
+                records[name] += [(group_key(key, dead), None) for dead
+                                  in latest.add(key, record_offset, update["months"])]
             elif table is roots:
                 pair = key.split("/", 1)[0]
-                root_groups.setdefault(root_group_key(pair, record_offset), {})[key] = value
+                root_groups.setdefault(group_key(pair, record_offset), {})[key] = value
             else:
                 records[name].append((key, value))
             table.data[key] = value
@@ -214,21 +260,34 @@ class BatchStore:
         for name, pieces in records.items():
             if pieces:
                 await send_records(producer, tables[name].changelog_topic.get_topic_name(),
-                                   self.partition, pieces)
+                                   self.partition, pieces, failed)
         written = len(self.staged)
         self.staged.clear()
         return written
 
 
+SendFailed = Callable[[BaseException], None]
+
+
 async def send_records(producer: AIOKafkaProducer, topic: str, partition: int,
-                       records: list[tuple[str, JSON]]) -> None:
-    """Changelog records encoded as Faust's JSON codec would, in as few record batches as
-    the producer's batch size allows."""
+                       records: list[tuple[str, JSON | None]], failed: SendFailed) -> None:
+    """Changelog records encoded as Faust's JSON codec would (None: a tombstone), in as
+    few record batches as the producer's batch size allows. Nobody awaits their delivery,
+    so a batch the producer gives up on is reported to ``failed``."""
+    def delivered(done: asyncio.Future[Any]) -> None:
+        error = None if done.cancelled() else done.exception()
+        if error is not None:
+            failed(error)
+
+    async def send(batch: Any) -> None:
+        delivery = await producer.send_batch(batch, topic, partition=partition)
+        delivery.add_done_callback(delivered)
+
     batch = producer.create_batch()
     for key, value in records:
-        encoded = (orjson.dumps(key), orjson.dumps(value))
+        encoded = (orjson.dumps(key), None if value is None else orjson.dumps(value))
         if batch.append(key=encoded[0], value=encoded[1], timestamp=None) is None:
-            await producer.send_batch(batch, topic, partition=partition)
+            await send(batch)
             batch = producer.create_batch()  # an empty batch takes a record of any size
             batch.append(key=encoded[0], value=encoded[1], timestamp=None)
-    await producer.send_batch(batch, topic, partition=partition)
+    await send(batch)

@@ -10,14 +10,13 @@ State is split by key so each piece can live in one table value:
 A change copies only the months it touches (a month's buckets are never modified in
 place), so its cost does not grow with the pair's history, and a month whose buckets are
 the same object as before has not changed (``HeadlineCache`` relies on that). A ledger is
-stored as pieces - one per month that changed, the last with the head (position, pending
-flows, counts; see ``ledger_pieces``) - so a write costs what changed, not the pair's
-history.
+stored as updates - the months that changed and the head (position, pending flows,
+counts; see ``ledger_update``) - so a write costs what changed, not the pair's history.
 
-Every change carries its position in the ledger-input log (offset, sequence). A value that
-already reflects a position ignores it - the head and each month keep their own - so an
-event replayed after a crash, whatever subset of the previous attempt's writes survived
-(of a ledger's pieces: a prefix), is applied exactly once.
+Every change carries its position in the ledger-input log (record offset, index in the
+record). A value that already reflects a position ignores it - the head and each month
+keep their own - so an event replayed after a crash, whatever subset of the previous
+attempt's writes survived, is applied exactly once.
 """
 
 from __future__ import annotations
@@ -153,17 +152,6 @@ def sum_key(key: str) -> str:
     return f"{head}|{currency}"
 
 
-def month_sums(buckets: Buckets, events: dict[str, int]) -> tuple[Buckets, dict[str, int]]:
-    """A month's buckets and event counts summed over its days."""
-    sums: dict[str, Decimal] = defaultdict(Decimal)
-    counts: dict[str, int] = defaultdict(int)
-    with localcontext(MONEY):
-        for key, amount in buckets.items():
-            sums[sum_key(key)] += Decimal(amount)
-            counts[sum_key(key)] += events[key]
-    return {key: str(amount) for key, amount in sums.items()}, dict(counts)
-
-
 MONTH_FIELDS = {"months": "buckets", "month_events": "events", "month_sums": "sums",
                 "month_sum_events": "sum_events", "month_positions": "position"}
 
@@ -171,53 +159,29 @@ MONTH_FIELDS = {"months": "buckets", "month_events": "events", "month_sums": "su
 HEAD_FIELDS = ("pair", "position", "pending", "counts")
 
 
-def ledger_pieces(before: JSON | None, after: JSON) -> list[tuple[str, JSON]]:
-    """What storing ``after`` over ``before`` writes: (month, what the ledger holds for that
-    month) for each month whose buckets changed, the last of them also carrying the head
-    (position, pending flows, counts) - or (``""``, the head) when no month changed.
+def ledger_update(before: JSON | None, after: JSON) -> JSON:
+    """What storing ``after`` over ``before`` writes, as one changelog record: for each
+    month whose buckets changed, what the ledger holds for it, and the head (position,
+    pending flows, counts).
 
-    The head comes last because a flow released from the pending list leaves the head, so
-    a head that survived a crash without the month the flow went to would lose it. Pieces
-    are written to one changelog partition in order and a crash leaves a prefix of them
-    (the producer keeps one request in flight per partition), so a surviving head implies
-    its months. Once compacted, the changelog still ends, for each pair, with a piece
-    carrying the latest head: the pair's last record is the latest of its own key.
+    One record, so a crash keeps all of it or none: a flow released from the pending list
+    leaves the head in the same record that adds it to its month.
     """
     previous = before["months"] if before else {}
-    head = {field: after[field] for field in HEAD_FIELDS}
-    pieces: list[tuple[str, JSON]] = [
-        (month, {name: after[field][month] for field, name in MONTH_FIELDS.items()})
-        for month, buckets in after["months"].items() if previous.get(month) is not buckets]
-    if not pieces:
-        return [("", head)]
-    month, last = pieces[-1]
-    pieces[-1] = (month, {**last, "head": head})
-    return pieces
+    return {"months": {month: {name: after[field][month]
+                               for field, name in MONTH_FIELDS.items()}
+                       for month, buckets in after["months"].items()
+                       if previous.get(month) is not buckets},
+            "head": {field: after[field] for field in HEAD_FIELDS}}
 
 
-def with_piece(ledger: JSON | None, pair: str, month: str, piece: JSON) -> JSON:
-    """A stored ledger with one piece of ``ledger_pieces`` put back. Pieces written before
-    the month sums existed (and whole ledgers, written before pieces) get them computed."""
+def with_update(ledger: JSON | None, pair: str, update: JSON) -> JSON:
+    """A stored ledger with one ``ledger_update`` applied, as recovery puts it together."""
     ledger = ledger or empty_ledger(pair)
-    if not month:
-        ledger = {**ledger, **piece}
-        missing = set(ledger["months"]) - set(ledger.get("month_sums", {}))
-        for old_month in sorted(missing):
-            ledger = _with_month(ledger, old_month, {
-                "buckets": ledger["months"][old_month],
-                "events": ledger["month_events"][old_month],
-                "position": ledger["month_positions"].get(old_month)})
-        return ledger
-    ledger = _with_month(ledger, month, piece)
-    return {**ledger, **piece["head"]} if "head" in piece else ledger
-
-
-def _with_month(ledger: JSON, month: str, piece: JSON) -> JSON:
-    if "sums" not in piece:
-        sums, sum_events = month_sums(piece["buckets"], piece["events"])
-        piece = {**piece, "sums": sums, "sum_events": sum_events}
-    return {**ledger, **{field: {**ledger.get(field, {}), month: piece[name]}
-                         for field, name in MONTH_FIELDS.items()}}
+    months = update["months"]
+    merged = {field: {**ledger[field], **{month: piece[name] for month, piece in months.items()}}
+              for field, name in MONTH_FIELDS.items()}
+    return {**ledger, **merged, **update["head"]}
 
 
 def month_of_key(key: str) -> str:
@@ -244,8 +208,8 @@ def apply_change(ledger: JSON, change: Change, position: Position,
     month it touches, and the head (counts, pending flows).
 
     ``released`` is a pending flow this change applies: it leaves the pending list in the
-    same change of the head, which is stored after the months it changed (see
-    ``ledger_pieces``), so no crash can lose it between the two. A bucket no event
+    same change of the head, which is stored in one record with the months it changed
+    (see ``ledger_update``), so no crash can lose it between the two. A bucket no event
     contributes to any more is removed, so an importer whose figure was corrected away no
     longer hides the exporter's report of that route and month.
 

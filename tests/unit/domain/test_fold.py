@@ -32,8 +32,8 @@ from services.tracker.domain.ledger import (
     HeadlineCache,
     buckets_of,
     headline,
-    ledger_pieces,
-    with_piece,
+    ledger_update,
+    with_update,
 )
 from services.tracker.domain.periods import months_of, period_kind
 from services.tracker.domain.validation import validate
@@ -270,28 +270,26 @@ def test_apply_flow_twice_at_the_same_position_changes_nothing_the_second_time(m
 
 @dataclass
 class RecordingStore(MemoryStore):
-    """A MemoryStore that remembers every write, to replay any subset after a 'crash'.
-    ``pieces``: a ledger write is remembered as the pieces the tables store it as (head
-    and changed months, see ``ledger_pieces``), each of which may survive on its own."""
+    """A MemoryStore that remembers every write, to replay any subset after a 'crash'. The
+    tables write each value whole, and each ledger a step changed as one update of its
+    changed months and head (``ledger_update``, against the ledger before the step, as
+    ``BatchStore.flush`` does): all of a write survives or none of it."""
 
     writes: list[tuple[str, tuple]] = field(default_factory=list)
-    pieces: bool = False
 
     def set_reference(self, value):
         self.writes.append(("set_reference", (copy.deepcopy(value),)))
         super().set_reference(value)
 
-    def set_ledger(self, pair, value):
-        if self.pieces:
-            for month, piece in ledger_pieces(self.ledger(pair), value):
-                self.writes.append(("put_piece", (pair, month, copy.deepcopy(piece))))
-        else:
-            self.writes.append(("set_ledger", (pair, copy.deepcopy(value))))
-        super().set_ledger(pair, value)
-
     def set_root(self, key, value):
         self.writes.append(("set_root", (key, copy.deepcopy(value))))
         super().set_root(key, value)
+
+    def record_ledger_updates(self, before: dict) -> None:
+        for pair, ledger in self.ledgers.items():
+            if ledger is not before.get(pair):
+                self.writes.append(("put_update", (pair, copy.deepcopy(
+                    ledger_update(before.get(pair), ledger)))))
 
 
 def plain(store: MemoryStore) -> MemoryStore:
@@ -299,33 +297,29 @@ def plain(store: MemoryStore) -> MemoryStore:
                        copy.deepcopy(store.roots))
 
 
-def put_piece(store: MemoryStore, pair: str, month: str, piece) -> None:
-    store.set_ledger(pair, with_piece(store.ledger(pair), pair, month, piece))
+def put_update(store: MemoryStore, pair: str, update) -> None:
+    store.set_ledger(pair, with_update(store.ledger(pair), pair, update))
 
 
 def survivors(writes: list[tuple[str, tuple]]) -> Iterator[list[tuple[str, tuple]]]:
-    """Every set of writes a crash can leave: any subset of the whole-value writes, and of
-    the ledger pieces a prefix (they go to one changelog partition in order, see
-    ``ledger_pieces``)."""
-    pieces = [write for write in writes if write[0] == "put_piece"]
-    values = [write for write in writes if write[0] != "put_piece"]
-    for size in range(len(values) + 1):
-        for subset in itertools.combinations(values, size):
-            for end in range(len(pieces) + 1):
-                yield [*subset, *pieces[:end]]
+    """Every set of writes a crash can leave: any subset, in the order they were made."""
+    for size in range(len(writes) + 1):
+        yield from (list(subset) for subset in itertools.combinations(writes, size))
 
 
-def after_crash_and_replay(base: MemoryStore, step, pieces: bool = False):
+def after_crash_and_replay(base: MemoryStore, step):
     """(clean run, [(surviving writes, state after replaying the step on them), ...])."""
-    recorder = RecordingStore(**vars(plain(base)), pieces=pieces)
+    recorder = RecordingStore(**vars(plain(base)))
+    before = dict(recorder.ledgers)
     step(recorder)
+    recorder.record_ledger_updates(before)
     clean = plain(recorder)
     outcomes = []
     for survived in survivors(recorder.writes):
         crashed = plain(base)
         for method, args in survived:
-            if method == "put_piece":
-                put_piece(crashed, *copy.deepcopy(args))
+            if method == "put_update":
+                put_update(crashed, *copy.deepcopy(args))
             else:
                 getattr(MemoryStore, method)(crashed, *copy.deepcopy(args))
         step(crashed)
@@ -346,9 +340,9 @@ def test_crash_replay_of_a_flow_applies_it_once_whatever_writes_survived(make):
         assert state == clean, survived
 
 
-def test_crash_replay_of_a_correction_across_months_whatever_pieces_survived(make):
-    """The tables store a ledger as its head and its changed months: a correction moving a
-    figure to another month writes three ledger pieces, any of which may survive alone."""
+def test_crash_replay_of_a_correction_across_months_whatever_writes_survived(make):
+    """A correction moving a figure to another month changes two months of the ledger,
+    stored as one update with the head."""
     base = MemoryStore()
     apply_fx_rate(base, fx_event(make, "EUR", "2"), (0, 0))
     apply_flow(base, flow_from(make.trade("t1", amount="100", currency="EUR",
@@ -356,11 +350,11 @@ def test_crash_replay_of_a_correction_across_months_whatever_pieces_survived(mak
     correction = flow_from(make.trade("c1", amount="70", corrects="t1",
                                            occurred_at="2024-07-02"))
     clean, outcomes = after_crash_and_replay(
-        base, lambda store: apply_flow(store, correction, (2, 0)), pieces=True)
+        base, lambda store: apply_flow(store, correction, (2, 0)))
     totals = make.store_totals(clean)
     assert totals[("IN-RU", "trade", "value_usd", "2024-07")] == Decimal(70)
     assert totals.get(("IN-RU", "trade", "value_usd", "2024-05"), Decimal(0)) == 0
-    assert len(outcomes) == 2 ** 2 * 3  # root, alias; a prefix of May, July + head
+    assert len(outcomes) == 2 ** 3  # root, alias, ledger update
     for survived, state in outcomes:
         assert make.store_totals(state) == totals, survived
         assert state.ledgers == clean.ledgers, survived
@@ -371,13 +365,10 @@ def test_crash_replay_of_a_rate_applies_released_flows_once_whatever_writes_surv
     apply_flow(base, flow_from(make.trade("t1", amount="100", currency="EUR")), (0, 0))
     rate = fx_event(make, "EUR", "2")
     clean, outcomes = after_crash_and_replay(base, lambda store: apply_fx_rate(store, rate, (1, 0)))
-    _, piece_outcomes = after_crash_and_replay(
-        base, lambda store: apply_fx_rate(store, rate, (1, 0)), pieces=True)
-    outcomes += piece_outcomes
     expected = make.store_totals(clean)
     assert expected[("IN-RU", "trade", "value_usd", "2024")] == Decimal(200)
     lost = [survived for survived, state in outcomes if make.store_totals(state) != expected]
-    assert lost == []  # actual: e.g. ['set_reference', 'set_ledger'] leaves the total at 0
+    assert lost == []  # e.g. ['set_reference', 'put_update'] must not leave the total at 0
 
 
 # -- (e) pending until the rate arrives ---------------------------------------------------
@@ -546,7 +537,7 @@ def test_cached_headline_from_month_sums_equals_the_headline_of_the_days(make, d
     """The views and metrics read ``HeadlineCache.lines``, which sums whole months from
     their sums over the days; it must agree with ``headline`` over every day bucket,
     corrections and the mirror rule included, as of any date - also for a ledger put back
-    from its pieces, and for one stored before month sums existed."""
+    from its changelog update."""
     originals = data.draw(st.lists(transactions(kinds=("trade", "energy")), min_size=1,
                                    max_size=8), label="originals")
     records = [to_record(make, f"e{i}", t) for i, t in enumerate(originals)]
@@ -568,13 +559,7 @@ def test_cached_headline_from_month_sums_equals_the_headline_of_the_days(make, d
     for pair, ledger in store.ledgers.items():
         expected = headline(buckets_of(ledger), as_of)
         assert cache.lines(ledger, as_of) == expected
-        stored = None
-        for month, piece in ledger_pieces(None, ledger):
-            stored = with_piece(stored, pair, month, piece)
-        assert stored == ledger
-        before_sums = {key: value for key, value in ledger.items()
-                       if key not in ("month_sums", "month_sum_events")}
-        assert with_piece(None, pair, "", before_sums) == ledger
+        assert with_update(None, pair, ledger_update(None, ledger)) == ledger
 
 
 # -- (h) a batch that changes what it made in place folds to the same state ---------------

@@ -19,12 +19,12 @@ from services.tracker.domain.ledger import (
     contribution_of,
     empty_ledger,
     headline_months,
-    ledger_pieces,
+    ledger_update,
     monthly_series,
     record,
     releasable,
     totals,
-    with_piece,
+    with_update,
 )
 
 PAIR = "IN-RU"
@@ -140,32 +140,27 @@ def test_apply_change_ignores_positions_already_reflected():
 KEY_JULY = bucket_key("trade", "value_usd", "RU>IN", "importer", "2024-07-02", "USD")
 
 
-def stored(pieces: list[tuple[str, dict]], ledger: dict | None = None) -> dict:
-    for month, piece in pieces:
-        ledger = with_piece(ledger, PAIR, month, piece)
-    assert ledger is not None
-    return ledger
-
-
-def test_a_ledger_is_stored_as_its_changed_months_the_last_with_the_head():
+def test_a_ledger_is_stored_as_an_update_of_its_changed_months_and_head():
     first = apply_change(empty_ledger(PAIR), Change("applied", "t1", None, {KEY_MAY: "100"}),
                          (1, 0))
     moved = apply_change(first, Change("corrected", "c1", {KEY_MAY: "100"}, {KEY_JULY: "70"}),
                          (2, 0))
-    pieces = ledger_pieces(first, moved)
-    assert [month for month, _ in pieces] == ["2024-05", "2024-07"]
-    assert "head" not in pieces[0][1] and pieces[1][1]["head"]["position"] == [2, 0]
-    assert stored(pieces, first) == moved
-    assert stored(ledger_pieces(None, moved)) == moved, "a new ledger: every month"
+    update = ledger_update(first, moved)
+    assert sorted(update["months"]) == ["2024-05", "2024-07"]
+    assert update["head"]["position"] == [2, 0]
+    assert with_update(first, PAIR, update) == moved
+    assert with_update(None, PAIR, ledger_update(None, moved)) == moved, "a new ledger"
     # A month emptied by a correction stays, with its position, so a replay skips it.
     assert moved["months"]["2024-05"] == {} and moved["month_positions"]["2024-05"] == [2, 0]
+    third = apply_change(moved, Change("applied", "t2", None, {KEY_JULY: "5"}), (3, 0))
+    assert sorted(ledger_update(moved, third)["months"]) == ["2024-07"], "only what changed"
 
 
-def test_a_change_to_the_head_alone_is_one_piece():
+def test_a_change_to_the_head_alone_is_an_update_without_months():
     parked = add_pending(empty_ledger(PAIR), flow("t1", currency="EUR"), (1, 0))
-    assert ledger_pieces(empty_ledger(PAIR), parked) == [
-        ("", {"pair": PAIR, "position": [1, 0], "pending": parked["pending"],
-              "counts": parked["counts"]})]
+    assert ledger_update(empty_ledger(PAIR), parked) == {
+        "months": {}, "head": {"pair": PAIR, "position": [1, 0], "pending": parked["pending"],
+                               "counts": parked["counts"]}}
 
 
 def test_pending_flows_wait_for_a_rate_and_leave_by_event_id():
