@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -33,21 +33,18 @@ def error_response(message: str, status: int) -> web.Response:
 
 
 def respond(kind: str, title: str, payload: BaseModel, rows: Sequence[Row],
-            sections: Sequence[tuple[str, Sequence[Row]]] = (),
-            chart: str = "") -> web.Response:
-    """``kind`` is the negotiated representation; ``payload`` the JSON body; ``rows`` (and
-    extra ``sections``) the tabular view; ``chart`` an inline SVG shown above the tables in
-    HTML."""
+            html_body: Callable[[], str] | None = None) -> web.Response:
+    """``kind`` is the negotiated representation; ``payload`` the JSON body; ``rows`` the
+    CSV (and, without ``html_body``, the HTML table)."""
     if kind == "json":
         response = web.Response(body=payload.model_dump_json(indent=2),
                                 content_type="application/json")
     elif kind == "csv":
         response = web.Response(text=to_csv(rows), content_type="text/csv")
     else:
-        body = [f"<h1>{html.escape(title)}</h1>", chart, to_html_table(rows)]
-        for heading, section_rows in sections:
-            body += [f"<h2>{html.escape(heading)}</h2>", to_html_table(section_rows)]
-        response = web.Response(text=page(title, "\n".join(body)), content_type="text/html")
+        body = html_body() if html_body is not None else to_html_table(rows)
+        response = web.Response(text=page(title, f"<h1>{html.escape(title)}</h1>\n{body}"),
+                                content_type="text/html")
     # The representation depends on Accept: a cache must not hand HTML to a JSON client.
     response.headers["Vary"] = "Accept"
     return response
@@ -77,9 +74,11 @@ def page(title: str, body: str) -> str:
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{html.escape(title)}</title><style>
 body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}
-table{{border-collapse:collapse;font-size:14px}}
+table{{border-collapse:collapse;font-size:14px;margin-bottom:1rem}}
 th,td{{border:1px solid #ccc;padding:4px 8px;text-align:left}}
 th{{background:#f3f3f3}} tr:nth-child(even) td{{background:#fafafa}}
+td.num,table.months td{{text-align:right}} table.facts th{{width:11rem}}
+.periods{{display:flex;flex-wrap:wrap;gap:0 3rem}} caption{{text-align:left;color:#555}}
 </style></head><body>{body}</body></html>"""
 
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from yarl import URL
 
 from schemas.events import SETTLEMENT_SHARE
+from services.tracker import people
 from services.tracker.api import models
 from services.tracker.api.caching import entity_tag, matches, not_modified
 from services.tracker.api.negotiation import Kind, negotiate
@@ -50,7 +51,14 @@ from services.tracker.domain.progress import commitment_pair, month_end, progres
 from services.tracker.domain.reference import definition_as_of, is_defined
 from services.tracker.explain import Figure, explain, figure_for_period
 from services.tracker.metrics import TrackerMetrics
-from services.tracker.render import BadQuery, Row, error_response, history_chart, respond
+from services.tracker.render import (
+    BadQuery,
+    Row,
+    error_response,
+    history_chart,
+    respond,
+    to_html_table,
+)
 from services.tracker.settings import Settings
 from services.tracker.tables import TrackerTables, local_reference
 
@@ -177,7 +185,8 @@ class Views:
                        ledgers: list[tuple[str, JSON]], local: Callable[[], list[Item]],
                        key: Callable[[Item], Key], peers: Gathered[Item], title: str,
                        body: type[models.Totals | models.Shares | models.Commitments],
-                       *state: Any) -> web.Response:
+                       readable: Callable[[list[Row]], list[Row]], *state: Any
+                       ) -> web.Response:
         """One page of a list view: this worker's items (``local``, built only when the
         client's tag is stale) merged with the peers'."""
         tag = self._tag(request, query, kind, ledgers, peers.tags, *state)
@@ -187,7 +196,9 @@ class Views:
                              peers.more)
         link = str(request.rel_url.update_query(cursor=encode_cursor(last))) if last else None
         payload = body(items=page, count=len(page), as_of=query.as_of, next=link)
-        response = respond(kind, title, payload, _table(page))
+        rows = _table(page)
+        response = respond(kind, title, payload, rows,
+                           lambda: to_html_table(readable(rows)))
         if link:  # for CSV and HTML too, whose bodies cannot carry it
             response.headers["Link"] = f'<{link}>; rel="next"'
         return _tagged(response, tag)
@@ -195,8 +206,7 @@ class Views:
     def _tag(self, request: web.Request, query: ViewQuery, kind: Kind,
              ledgers: list[tuple[str, JSON]], *more: Any) -> str:
         """The entity tag of an answer built from ``ledgers`` and the reference data. A
-        ledger's head is written after its months (see ``ledger_pieces``), so its position
-        moves with every record applied to the pair."""
+        ledger's head position moves with every record applied to the pair."""
         return entity_tag(request.path, query.model_dump(mode="json"), kind,
                           [(key, ledger["position"]) for key, ledger in ledgers],
                           local_reference(self.tables)["position"], *more)
@@ -243,7 +253,7 @@ class Views:
         return await self._listing(
             request, query, kind, ledgers,
             lambda: by_group(ledgers, query.cursor, query.limit, rows_of, key),
-            key, peers, "Totals", models.Totals)
+            key, peers, "Totals", models.Totals, people.totals)
 
     def _local_ledgers(self, pair: str | None) -> list[tuple[str, JSON]]:
         """The ledgers this worker owns (a standby copy, or one of a partition that just
@@ -272,7 +282,7 @@ class Views:
         return await self._listing(
             request, query, kind, ledgers,
             lambda: by_group(ledgers, query.cursor, query.limit, rows_of, key),
-            key, peers, "Settlement currency shares", models.Shares)
+            key, peers, "Settlement currency shares", models.Shares, people.shares)
 
     async def commitments(self, request: web.Request) -> web.Response:
         query, kind = _read(CommitmentsQuery, request)
@@ -290,7 +300,7 @@ class Views:
         return await self._listing(
             request, query, kind, self._local_ledgers(None), local,
             lambda r: (r.commitment_id,), peers, "Commitments", models.Commitments,
-            query.as_of or date.today())
+            people.commitments, query.as_of or date.today())
 
     async def commitment(self, request: web.Request) -> web.Response:
         found, query, kind, tag = await self._one_commitment(request)
@@ -302,12 +312,15 @@ class Views:
             for (sector, measure, period), amount in sorted(totals(
                 {}, lines=self._lines(found, query.as_of)).items(), key=lambda kv: kv[0][2])
             if sector == found["sector"] and measure == found["metric"]]
-        history = _table(self._history(found, query.as_of))
         payload = models.Commitment(**dict(row), definition=found, totals=contributing)
-        return _tagged(respond(
-            kind, f"Commitment {found['commitment_id']}", payload, _table([row]),
-            sections=[("Totals by period", _table(contributing))],
-            chart=history_chart(history, found["commitment_id"])), tag)
+
+        def readable() -> str:
+            chart = history_chart(_table(self._history(found, query.as_of)),
+                                  found["commitment_id"])
+            return people.commitment(row.model_dump(mode="json"), _table(contributing), chart)
+
+        return _tagged(respond(kind, f"Commitment {found['commitment_id']}", payload,
+                               _table([row]), readable), tag)
 
     async def history(self, request: web.Request) -> web.Response:
         found, query, kind, tag = await self._one_commitment(request)
@@ -316,8 +329,10 @@ class Views:
         months = self._history(found, query.as_of)
         rows = _table(months)
         payload = models.History(commitment_id=found["commitment_id"], items=months)
-        return _tagged(respond(kind, f"History of {found['commitment_id']}", payload, rows,
-                               chart=history_chart(rows, found["commitment_id"])), tag)
+        return _tagged(respond(
+            kind, f"History of {found['commitment_id']}", payload, rows,
+            lambda: history_chart(rows, found["commitment_id"]) + to_html_table(
+                people.history(rows, found["metric"]))), tag)
 
     async def explain_commitment(self, request: web.Request) -> web.Response:
         found, query, kind, tag = await self._one_commitment(request)
@@ -467,9 +482,14 @@ def _explained(kind: Kind, title: str, report: models.Explanation) -> web.Respon
                  "pending_fx")]
     summary = {k: v for k, v in data.items() if not isinstance(v, list | dict)}
     flat = [{"topic": t, "events": n} for t, n in data["events_by_topic"].items()]
-    return respond(kind, title, report, [summary],
-                   sections=[("events by topic", flat), *[
-                       (name, [_flatten(row) for row in rows]) for name, rows in sections]])
+
+    def readable() -> str:
+        parts = [to_html_table([summary]), "<h2>events by topic</h2>", to_html_table(flat)]
+        for name, rows in sections:
+            parts += [f"<h2>{name}</h2>", to_html_table([_flatten(row) for row in rows])]
+        return "\n".join(parts)
+
+    return respond(kind, title, report, [summary], readable)
 
 
 def _flatten(row: dict[str, Any]) -> dict[str, Any]:
