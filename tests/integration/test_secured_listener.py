@@ -103,8 +103,8 @@ def test_worker_produce_and_reconcile_over_sasl_ssl(secure_deployment: Deploymen
     sent = deployment.run_cli("produce", str(SAMPLE), "--allow-invalid")
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "rejected 0" in sent.stdout
-    target = str(expected.trailing_twelve_months().quantize(Decimal("0.01")))
-    wait_until(lambda: worker.get("/commitments/in-ru-100bn-2030/").json()["achieved"]
+    target = expected.trailing_twelve_months().quantize(Decimal("0.01"))
+    wait_until(lambda: Decimal(worker.get("/commitments/in-ru-100bn-2030/").json()["achieved"])
                == target, 90, message="the sample folded over SASL_SSL")
     reconciled = deployment.run_cli("reconcile", "--url", worker.url)
     assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
