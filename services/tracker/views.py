@@ -142,13 +142,18 @@ class Views:
         headers = {"Accept": request.headers.get("Accept", "*/*"), FORWARDED: "1"}
         if "If-None-Match" in request.headers:
             headers["If-None-Match"] = request.headers["If-None-Match"]
-        async with self.session.get(target, headers=headers) as answer:
-            response = web.Response(body=await answer.read(), status=answer.status,
-                                    content_type=answer.content_type)
-            for name in PASSED_BACK:
-                if name in answer.headers:
-                    response.headers[name] = answer.headers[name]
-            return response
+        try:
+            async with self.session.get(target, headers=headers) as answer:
+                response = web.Response(body=await answer.read(), status=answer.status,
+                                        content_type=answer.content_type)
+                for name in PASSED_BACK:
+                    if name in answer.headers:
+                        response.headers[name] = answer.headers[name]
+                return response
+        except (ClientError, TimeoutError) as error:
+            log.warning("Could not forward %s to %s: %r", request.path_qs, url, error)
+            raise BadQuery(f"worker {url} is unreachable; the group is probably "
+                           "rebalancing, try again shortly", 503) from None
 
     async def _from_peers(self, request: web.Request, item: type[Item]) -> Gathered[Item]:
         """Every other worker's page of items and its entity tag (asked concurrently), when

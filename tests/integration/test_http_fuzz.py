@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from services.tracker.api.paging import encode_cursor
 from services.tracker.broker import EmbeddedKafka
 from tests.integration.conftest import Worker, wait_until
 from tests.integration.reliability import own_deployment
@@ -93,15 +94,19 @@ NEAR = st.sampled_from([
     "2024-06-30", "0001-01-01", "9999-12-31", "2024-02-30", "2024-6-30", "20240630",
     "%", "%zz", "%00", "\x00", "'", "\"", "<script>", "{}", "[]", "null", "NaN", "-1",
     "\u202e", "\U0001f1ee\U0001f1f3", "\ud7ff", "\ufeff",
+    "1", "10", "10000", "10001", "1e3", "0x10", encode_cursor(("IN-RU",)),
+    encode_cursor(("IN-RU", "trade", "value_usd", "2024")), encode_cursor(("\x00",)),
 ])
 LONG = st.integers(200, 3000).map(lambda n: "A" * n) | st.integers(10, 300).map(
     lambda n: "\u00e9\u20ac\U0001f600" * n)
 VALUE = NEAR | TEXT | LONG
-KNOWN_KEYS = ["pair", "sector", "period", "measure", "format", "as_of"]
+KNOWN_KEYS = ["pair", "sector", "period", "measure", "format", "as_of", "limit", "cursor"]
 KEY = st.sampled_from(KNOWN_KEYS) | st.sampled_from(["colour", "PAIR", "pair ", ""]) | TEXT
 PARAMS = st.lists(st.tuples(KEY, VALUE), max_size=5)
 ACCEPT = st.none() | st.sampled_from(["application/json", "text/html", "text/csv", "*/*",
-                                      "text/html;q=0.1, application/json", "", "garbage/x"])
+                                      "text/html;q=0.1, application/json", "", "garbage/x",
+                                      "text/*;q=0.5, */*;q=0", "application/json;q=nan",
+                                      ";;,,;q=", "*/*;q=0.0001, text/csv;q=1.5"])
 
 
 @FUZZ
@@ -113,7 +118,8 @@ def test_totals(worker: Worker, params: list[tuple[str, str]], accept: str | Non
 
 
 @FUZZ
-@given(params=st.lists(st.tuples(st.sampled_from(["format", "as_of", "pair", ""]) | TEXT, VALUE),
+@given(params=st.lists(st.tuples(st.sampled_from(["format", "as_of", "limit", "cursor", ""])
+                                 | TEXT, VALUE),
                        max_size=3), accept=ACCEPT)
 def test_commitments(worker: Worker, params: list[tuple[str, str]], accept: str | None) -> None:
     check(get(worker, "/commitments/", params, accept))
