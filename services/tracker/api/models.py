@@ -94,7 +94,8 @@ class PeriodTotal(Body):
 
 class Commitment(Progress):
     definition: dict[str, Any] = Field(
-        description="The commitment event in force (as declared or revised; see schemas/json).")
+        description="The commitment event in force, as declared or revised: the input "
+        "contract of schemas/json, so its amounts are as the event gave them.")
     totals: list[PeriodTotal] = Field(
         description="The commitment's sector and metric by year, fiscal year and month.")
 
