@@ -157,13 +157,13 @@ class EmbeddedKafka:
             return None
         return pid
 
-    def start(self, timeout: float = 90.0, cluster_id: str | None = None) -> int:
+    def start(self, timeout: float = 90.0) -> int:
         """Start the broker in the background (unless it runs already) and wait until ready."""
         pid = self.running_pid()
         if pid is not None:
             self.wait_ready(timeout)
             return pid
-        process = self.launch(cluster_id)
+        process = self.launch()
         self.wait_ready(timeout, process)
         return process.pid
 
