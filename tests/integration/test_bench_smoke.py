@@ -15,7 +15,8 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FINAL = re.compile(r"^ratio_vs_raw=(\S+) ratio_vs_peer=(\S+) p99_ms=(\S+) "
                    r"restart_vs_peer=(\S+) cpu_vs_peer=(\S+)$")
-ROWS = ("throughput", "throughput, two workers", "CPU per event", "latency p50, broker append -> table update",
+ROWS = ("throughput", "throughput, two workers", "CPU per event",
+        "latency p50, broker append -> table update",
         "latency p99, broker append -> table update",
         "latency p50, send -> value visible at /metrics", "time to ready, cold start",
         "time to ready, restart with", "time to ready, restart, local state kept",
