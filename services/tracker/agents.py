@@ -31,7 +31,13 @@ from schemas.events import FxRatePublished
 from services.tracker.compat import kafka_producer
 from services.tracker.continuity import OffsetContinuity
 from services.tracker.domain.fold import apply_commitment, apply_flow, apply_fx_rate
-from services.tracker.domain.ledger import HeadlineCache, Position, settlement_shares, totals
+from services.tracker.domain.ledger import (
+    Headline,
+    HeadlineCache,
+    Position,
+    settlement_shares,
+    totals,
+)
 from services.tracker.domain.progress import commitment_pair, progress
 from services.tracker.domain.reference import is_defined
 from services.tracker.failpoints import crash_at
@@ -198,12 +204,14 @@ class Pipeline:
         self.metrics.show_settlement(pair, {k: float(v) for k, v in
                                             settlement_shares({}, lines=lines).items()})
         today = date.today()
-        today_lines = self.headlines.lines(ledger, today)
+        today_lines: Headline | None = None  # only for pairs with commitments
         reference = partition_reference(self.tables,
                                         partition_of(pair, self.settings.partitions))
         for commitment in reference["commitments"].values():
             if not is_defined(commitment) or commitment_pair(commitment) != pair:
                 continue
+            if today_lines is None:
+                today_lines = self.headlines.lines(ledger, today)
             snapshot = progress(commitment, {}, today, lines=today_lines)
             self.metrics.show_progress(snapshot)
             value = {**snapshot.to_json(), "published_at": time.time()}
