@@ -52,10 +52,20 @@ def broker_credentials(settings: Settings) -> faust.auth.Credentials | ssl.SSLCo
                                  ssl_context=context)
 
 
+# How often every client refreshes its cluster metadata even without an error (aiokafka's
+# default: 5 minutes). A consumer resetting the offset of a partition whose leader moved
+# asks the old leader again and again without refreshing (aiokafka 0.14.0,
+# Fetcher._update_fetch_positions; the same as robinhood/aiokafka#9): after a broker was
+# killed, the intake read nothing from such a partition for minutes (test_cluster.py).
+METADATA_MAX_AGE_MS = 5_000
+
+
 def client_options(settings: Settings) -> dict[str, Any]:
-    """The same security settings for the plain aiokafka clients (CLI, reconcile, explain)."""
+    """The same connection settings for the plain aiokafka clients (intake, CLI, reconcile,
+    explain)."""
     options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap,
-                               "security_protocol": settings.security_protocol}
+                               "security_protocol": settings.security_protocol,
+                               "metadata_max_age_ms": METADATA_MAX_AGE_MS}
     if settings.security_protocol in ("SSL", "SASL_SSL"):
         options["ssl_context"] = ssl.create_default_context(
             cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
@@ -74,6 +84,8 @@ def create_faust_app(settings: Settings) -> faust.App:
         settings.app_id,
         broker=bootstrap,
         broker_credentials=broker_credentials(settings),
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
+        producer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
         store="memory://",
         datadir=str(settings.data_dir / "faust" / settings.worker_id),
         autodiscover=False,

@@ -26,7 +26,9 @@ from services.tracker.settings import Settings
 
 async def _first_reachable(settings: Settings, timeout: float) -> None:
     options = client_options(settings)
+    # One connection: no cluster to bootstrap from, no metadata to refresh.
     options.pop("bootstrap_servers")
+    options.pop("metadata_max_age_ms")
     refused: list[str] = []
     for server in settings.kafka_bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from services.tracker.app import broker_credentials, client_options
+from services.tracker.app import METADATA_MAX_AGE_MS, broker_credentials, client_options
 from services.tracker.settings import Settings
 
 
 def test_plaintext_by_default() -> None:
     settings = Settings()
     assert client_options(settings) == {"bootstrap_servers": "127.0.0.1:9092",
-                                        "security_protocol": "PLAINTEXT"}
+                                        "security_protocol": "PLAINTEXT",
+                                        "metadata_max_age_ms": METADATA_MAX_AGE_MS}
     assert broker_credentials(settings) is None
 
 
