@@ -55,6 +55,8 @@ from services.tracker.tables import (
 
 log = logging.getLogger(__name__)
 
+CONTINUITY_CHECK = 2.0  # seconds between checks for partitions that stopped short
+
 METRIC_OUTCOME = {"applied": "applied", "corrected": "applied", "superseded": "applied",
                   "duplicate": "duplicate", "pending": "pending"}
 
@@ -84,6 +86,7 @@ class Pipeline:
         self.folded = 0  # ledger-input records folded by this process
         self.headlines = headlines
         app.timer(settings.publish_interval, name="publish-progress")(self.publish_dirty)
+        app.timer(CONTINUITY_CHECK, name="continuity-watch")(self.continuity.watch)
 
     async def _before_streams_resume(self, sender: Any, /, *args: Any, signal: Any,
                                      **kwargs: Any) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -44,6 +45,8 @@ SEEK_DELAY = 0.05
 # When even that seek was undone and no record follows to trigger another (the stale ones
 # were the partition's last), the seek is repeated until the expected record comes.
 SEEK_RETRY = 1.0
+# A partition whose records stopped coming this long while its log has more is checked.
+QUIET = 5.0
 
 
 Offsets = Callable[[list[Any]], Awaitable[dict[Any, int | None]]]
@@ -77,17 +80,20 @@ class OffsetContinuity:
 
     def __init__(self, app: faust.App, source_topics: set[str],
                  committed: Offsets | None = None, earliest: Offsets | None = None,
-                 seek_delay: float = SEEK_DELAY, seek_retry: float = SEEK_RETRY) -> None:
+                 seek_delay: float = SEEK_DELAY, seek_retry: float = SEEK_RETRY,
+                 quiet: float = QUIET) -> None:
         self.app = app
         self.source_topics = source_topics
         self.committed = committed or committed_offsets(app)
         self.earliest = earliest or earliest_offsets(app)
         self.seek_delay = seek_delay
         self.seek_retry = seek_retry
+        self.quiet = quiet
         self.expected: dict[Any, int] = {}  # TP -> next offset to process
         self.ahead: dict[Any, tuple[int, int]] = {}  # TP -> (last offset ahead, times in a row)
         self.pending_seeks: dict[Any, asyncio.Task[None]] = {}
         self.rewinds = 0
+        self.last_seen: dict[Any, float] = {}  # TP -> when a record of it last came
 
     async def rebase(self) -> None:
         """Where each assigned source partition starts after a rebalance. Called before the
@@ -96,6 +102,7 @@ class OffsetContinuity:
         assigned = sorted(tp for tp in self.app.consumer.assignment()
                           if tp.topic in self.source_topics)
         self.expected, self.ahead = {}, {}
+        self.last_seen = {}
         try:
             committed = await self.committed(assigned)
             never = [tp for tp in assigned if not committed.get(tp)]
@@ -124,6 +131,7 @@ class OffsetContinuity:
         if expected is None or offset <= expected or times >= TRUE_GAP_REPEATS:
             # In order, a replay after a seek (harmless), or a gap the broker confirms.
             self.expected[tp] = offset + 1
+            self.last_seen[tp] = time.monotonic()
             self.ahead.pop(tp, None)
             return True
         if last_ahead is None:
@@ -135,6 +143,37 @@ class OffsetContinuity:
         if tp not in self.pending_seeks:
             self.pending_seeks[tp] = asyncio.ensure_future(self._seek_back(tp))
         return False
+
+    async def watch(self) -> None:
+        """Send back every assigned partition whose log holds records past the next
+        expected offset while none of its records came for ``quiet`` seconds. Faust acks
+        the records it skips as fetched in an older generation (faust-streaming#223), so
+        its next commit can pass them; when no later record follows, nothing else would
+        reveal the gap - with a batch per ledger-input record, a partition can have few."""
+        quiet = self.quiet
+        if not self.expected:
+            return
+        now = time.monotonic()
+        waiting = [tp for tp, expected in self.expected.items()
+                   if tp not in self.pending_seeks
+                   and now - self.last_seen.setdefault(tp, now) >= quiet]
+        if not waiting:
+            return
+        try:
+            ends = await self.app.consumer.highwaters(*waiting)
+        except Exception as error:  # the guard must never stop the worker
+            log.warning("End offsets unknown (%r); cannot check for stalled partitions",
+                        error)
+            return
+        for tp in waiting:
+            expected = self.expected.get(tp)
+            if expected is not None and (ends.get(tp) or 0) > expected:
+                self.rewinds += 1
+                self.last_seen[tp] = now
+                log.warning("%s[%d]: no record for %.0f s but the log ends at %d and %d was "
+                            "next; reading again from %d (faust-streaming#223)", tp.topic,
+                            tp.partition, quiet, ends[tp], expected, expected)
+                await self.app.consumer.seek(tp, expected)
 
     async def _seek_back(self, tp: Any) -> None:
         try:

@@ -160,3 +160,34 @@ def test_offsets_unknown_after_a_rebalance_leave_the_records_followed():
     asyncio.run(continuity.rebase())
     assert admitted(continuity, 7, 8) == [7, 8]
     assert app.consumer.seeks == []
+
+
+def watched(ends: dict[TP, int], quiet: float, *offsets: int,
+            committed: dict[TP, int] | None = None) -> tuple[OffsetContinuity, FakeConsumer]:
+    """A guard that admitted ``offsets`` of ``TRADE``, then ran one watch with the log
+    ending at ``ends``."""
+    continuity, consumer = guard(committed=committed or {TRADE: 3})
+    continuity.quiet = quiet
+    admitted(continuity, *offsets)
+
+    async def highwaters(*tps: TP) -> dict[TP, int]:
+        return {tp: ends[tp] for tp in tps}
+
+    consumer.highwaters = highwaters  # type: ignore[attr-defined]
+    asyncio.run(continuity.watch())
+    return continuity, consumer
+
+
+def test_a_partition_that_stopped_short_of_its_log_is_read_again():
+    # Faust skipped (and acked) offsets 5-9 as fetched in an older generation; no later
+    # record comes to reveal the gap.
+    continuity, consumer = watched({TRADE: 10}, 0, 3, 4)
+    assert consumer.seeks == [(TRADE, 5)]
+    assert continuity.rewinds == 1
+
+
+def test_a_partition_at_the_end_of_its_log_or_still_receiving_is_left_alone():
+    _, at_end = watched({TRADE: 5}, 0, 3, 4)
+    assert at_end.seeks == []
+    _, receiving = watched({TRADE: 10}, 60, 3, 4)  # its last record came just now
+    assert receiving.seeks == []
