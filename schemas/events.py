@@ -1,4 +1,4 @@
-"""The events producers publish; field names and meanings are the contract in DESIGN.md.
+"""The events producers publish; field names and meanings are the contract in docs/contract.md.
 
 Every model is frozen and forbids unknown fields, so a typo in a producer is reported in
 the dead-letter topic instead of being silently ignored.

@@ -6,7 +6,7 @@ Grafana provisions it without Python. Regenerate after any change here:
     make dashboard            # = python -m ops.grafana.build_dashboard
     python -m ops.grafana.build_dashboard --check   # exit 1 if the committed JSON is stale
 
-Every query reads only the contract metrics (DESIGN.md, "Metrics"). Commitment and total
+Every query reads only the contract metrics (docs/contract.md, "Metrics"). Commitment and total
 gauges are exported by the worker that owns the pair, so during a rebalance two workers may
 briefly export the same series with different ``instance`` labels: the panels take
 ``max by (...)`` over the contract labels so a handover never shows a commitment twice.

@@ -35,7 +35,7 @@ from tests.integration.test_chaos import start_together
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.timeout(300)]
 
-# Printed by the fail-over test (pytest -s) and quoted in the README.
+# Printed by the fail-over test (pytest -s) and quoted in docs/reliability.md.
 FAILOVER_SECONDS: dict[int, float] = {}
 
 

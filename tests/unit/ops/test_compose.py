@@ -1,4 +1,4 @@
-"""docker-compose.yml, checked without a Docker engine: the shape DESIGN.md asks for
+"""docker-compose.yml, checked without a Docker engine: the shape docs/operations.md describes
 (Kafka KRaft x3, two or more workers in one group, Prometheus, Grafana), health checks,
 volumes, and agreement with the Dockerfile, the CLI and ops/prometheus/prometheus.yml."""
 
