@@ -221,9 +221,10 @@ def test_correction_of_a_correction_replaces_it(make):
     assert result[("IN-RU", "trade", "value_usd", "2024")] == Decimal(60)  # actual: 130
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN LIMITATION (README, Corrections): state is "
-                   "partitioned by pair, so a correction must keep the pair of the event it "
-                   "corrects; moving a flow to another pair takes a reversal plus a new event")
+@pytest.mark.xfail(strict=True, reason="KNOWN LIMITATION (docs/architecture.md, "
+                   "Corrections): state is partitioned by pair, so a correction must keep "
+                   "the pair of the event it corrects; moving a flow to another pair takes "
+                   "a reversal plus a new event")
 def test_correction_changing_the_partner_replaces_the_original(make):
     result = figures(make, [make.trade("t1", amount="100", partner="RU"),
                             make.trade("c1", amount="70", partner="US", corrects="t1")])
