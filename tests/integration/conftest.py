@@ -195,6 +195,11 @@ def expected() -> Expected:
 
 @pytest.fixture
 def loaded(deployment: Deployment, expected: Expected) -> Worker:
+    return start_with_sample(deployment, expected)
+
+
+def start_with_sample(deployment: Deployment, expected: Expected) -> Worker:
+    """A worker of ``deployment`` with the sample produced and folded."""
     worker = deployment.worker()
     worker.start()
     done = deployment.run_cli("produce", str(SAMPLE), "--allow-invalid")

@@ -8,14 +8,13 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from decimal import Decimal
 
 import httpx
 import orjson
 import pytest
 
 from services.tracker.broker import EmbeddedKafka
-from tests.integration.conftest import SAMPLE, Deployment, Worker, wait_until
+from tests.integration.conftest import Deployment, Worker, start_with_sample, wait_until
 from tests.integration.independent_fold import Expected
 from tests.integration.reliability import own_deployment
 
@@ -30,13 +29,7 @@ def sample(kafka: EmbeddedKafka, tmp_path_factory: pytest.TempPathFactory,
     """One worker with the sample folded, shared by the module's tests (the only one that
     writes adds a pair of its own)."""
     deployment = own_deployment(kafka, tmp_path_factory.mktemp("api"))
-    running = deployment.worker()
-    running.start()
-    done = deployment.run_cli("produce", str(SAMPLE), "--allow-invalid")
-    assert done.returncode == 0, done.stderr
-    target = expected.trailing_twelve_months()
-    wait_until(lambda: Decimal(running.get("/commitments/in-ru-100bn-2030/").json()["achieved"])
-               == target, 60, message="the sample to be folded")
+    running = start_with_sample(deployment, expected)
     yield deployment, running
     running.stop()
 

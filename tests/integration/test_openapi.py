@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from services.tracker.broker import EmbeddedKafka
-from tests.integration.conftest import SAMPLE, Worker, wait_until
+from tests.integration.conftest import Worker, start_with_sample
 from tests.integration.independent_fold import Expected
 from tests.integration.reliability import own_deployment
 
@@ -25,14 +24,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def worker(kafka: EmbeddedKafka, tmp_path_factory: pytest.TempPathFactory,
            expected: Expected) -> Iterator[Worker]:
-    deployment = own_deployment(kafka, tmp_path_factory.mktemp("openapi"))
-    running = deployment.worker()
-    running.start()
-    done = deployment.run_cli("produce", str(SAMPLE), "--allow-invalid")
-    assert done.returncode == 0, done.stderr
-    target = expected.trailing_twelve_months()
-    wait_until(lambda: Decimal(running.get("/commitments/in-ru-100bn-2030/").json()["achieved"])
-               == target, 60, message="the sample to be folded")
+    running = start_with_sample(own_deployment(kafka, tmp_path_factory.mktemp("openapi")),
+                                expected)
     yield running
     running.stop()
 
