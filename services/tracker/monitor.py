@@ -2,9 +2,8 @@
 
 ``faust.sensors.prometheus.PrometheusMonitor`` runs for every message, stream event,
 table read and send: labelled counters, a regex over the stream's label, timing state in
-its base ``Monitor``: 28 us of CPU per event for the hooks one fold step calls (0.8 us
-with them off; measured on the 2-core machine with the hooks called directly), about twice
-the cost of the fold itself, and paid in both stages. The dashboard and alerts use what
+its base ``Monitor`` - more CPU per message than the fold of a whole batch record. The
+dashboard and alerts use what
 Faust reports per commit and per rebalance - end and committed offsets (consumer lag),
 rebalances, recoveries, commit latency, assignment and send errors - so those hooks stay
 and the per-event ones go.

@@ -36,8 +36,7 @@ class Settings(BaseSettings):
 
     max_event_bytes: int = Field(64 * 1024, ge=256, description="Larger payloads are refused.")
     # Under a backlog a larger batch touches each ledger month with more events, so fewer
-    # changelog pieces per event are written and read back on restart (the bench's 100,000
-    # evenly spread events: 73,000 pieces at 2,000, 29,000 at 10,000).
+    # changelog records per event are written, and read back on restart.
     intake_batch_size: int = Field(
         10_000, ge=1, le=100_000,
         description="Most source records the intake validates and forwards as one batch.")
