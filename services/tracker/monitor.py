@@ -2,8 +2,8 @@
 
 ``faust.sensors.prometheus.PrometheusMonitor`` runs for every message, stream event,
 table read and send: labelled counters, a regex over the stream's label, timing state in
-its base ``Monitor`` - more CPU per message than the fold of a whole batch record. The
-dashboard and alerts use what
+its base ``Monitor`` - several times the cost of folding one event, for figures nothing
+here reads. The dashboard and alerts use what
 Faust reports per commit and per rebalance - end and committed offsets (consumer lag),
 rebalances, recoveries, commit latency, assignment and send errors - so those hooks stay
 and the per-event ones go.
