@@ -173,7 +173,17 @@ class OffsetContinuity:
                 log.warning("%s[%d]: no record for %.0f s but the log ends at %d and %d was "
                             "next; reading again from %d (faust-streaming#223)", tp.topic,
                             tp.partition, quiet, ends[tp], expected, expected)
-                await self.app.consumer.seek(tp, expected)
+                await self._seek(tp, expected)
+
+    async def _seek(self, tp: Any, offset: int) -> None:
+        """Seek in the consumer's own thread: Faust's ``seek`` calls aiokafka from this
+        one, racing its fetcher (a KeyError in ``Fetcher.fetched_records`` stopped a worker
+        after a broker outage)."""
+        try:
+            await self.app.consumer.seek_wait({tp: offset})
+        except Exception as error:  # the guard must never stop the worker
+            log.warning("%s[%d]: seek to %d failed (%r); retrying later", tp.topic,
+                        tp.partition, offset, error)
 
     async def _seek_back(self, tp: Any) -> None:
         try:
@@ -184,7 +194,7 @@ class OffsetContinuity:
                 if tp not in self.ahead or expected is None:
                     return  # back in order, or moved to another worker
                 consumer = self.app.consumer
-                await consumer.seek(tp, expected)
+                await self._seek(tp, expected)
                 # Faust noted the skipped range as a gap, which its next commit would count
                 # as processed; the records are read again, so the gap must go.
                 consumer._gap.pop(tp, None)  # type: ignore[attr-defined]

@@ -27,6 +27,9 @@ class FakeConsumer:
     async def seek(self, tp: TP, offset: int) -> None:
         self.seeks.append((tp, offset))
 
+    async def seek_wait(self, partitions: dict[TP, int]) -> None:
+        self.seeks.extend(partitions.items())
+
 
 @dataclass
 class FakeApp:
