@@ -105,8 +105,8 @@ class RootTable(faust.Table):
 
 @dataclass(frozen=True)
 class TrackerTables:
-    ledgers: TableT  # pair -> ledger (buckets, pending flows, position)
-    roots: TableT  # "pair/root event id" -> what each event did to that flow
+    ledgers: LedgerTable  # pair -> ledger (buckets, pending flows, position)
+    roots: RootTable  # "pair/root event id" -> what each event did to that flow
     references: TableT  # "p<partition>" -> FX rates and commitments, one copy each
 
     def drop_partitions_except(self, kept: set[int], partitions: int) -> set[str]:
@@ -123,9 +123,8 @@ class TrackerTables:
                     del store[key]
                     if table is self.ledgers:
                         dropped.add(text)
-        latest: LatestUpdates = self.ledgers.latest  # type: ignore[attr-defined]
         for pair in dropped:
-            latest.forget(pair)
+            self.ledgers.latest.forget(pair)
         return dropped
 
     @classmethod
@@ -242,7 +241,7 @@ class BatchStore:
         tables = {t.name: t for t in (ledgers, roots, self.tables.references)}
         records: dict[str, list[tuple[str, JSON | None]]] = {name: [] for name in tables}
         root_groups: dict[str, JSON] = {}
-        latest: LatestUpdates = ledgers.latest  # type: ignore[attr-defined]
+        latest = ledgers.latest
         for (name, key), value in self.staged.items():
             table = tables[name]
             if table is ledgers:
