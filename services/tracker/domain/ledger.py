@@ -7,9 +7,10 @@ State is split by key so each piece can live in one table value:
 * a *ledger* per pair holds the buckets the totals are derived from, grouped by month, the
   events waiting for an FX rate, and the position of the last change it applied.
 
-A change copies only the months it touches (a month's buckets are never modified in
-place), so its cost does not grow with the pair's history, and a month whose buckets are
-the same object as before has not changed (``HeadlineCache`` relies on that). A ledger is
+A change copies only the months it touches (a month's buckets that anyone else may hold
+are never modified in place; a batch changes only its own copies, see ``apply_change``),
+so its cost does not grow with the pair's history, and a month whose buckets are the same
+object as before has not changed (``HeadlineCache`` relies on that). A ledger is
 stored as updates - the months that changed and the head (position, pending flows,
 counts; see ``ledger_update``) - so a write costs what changed, not the pair's history.
 
