@@ -20,7 +20,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from faust.types import EventT, TableT
 
-from services.tracker.domain.ledger import JSON, Owned, ledger_update, with_update
+from services.tracker.domain.ledger import JSON, ledger_update, with_update
 from services.tracker.domain.reference import empty_reference
 from services.tracker.partitioning import partition_of
 
@@ -190,8 +190,9 @@ class BatchStore:
     partition: int
     partitions: int
     staged: dict[tuple[str, str], JSON] = field(default_factory=dict)
-    # Ledgers and months this batch copied: nobody else sees them before ``flush``.
-    owned: Owned = field(default_factory=dict)
+    # The tables' values are the fold's own: a record changes them in place, and its
+    # writes to the changelog say which months it changed (``ledger_update``).
+    in_place: bool = True
 
     @property
     def _reference_key(self) -> str:
@@ -215,7 +216,9 @@ class BatchStore:
         return self._get(self.tables.ledgers, pair)
 
     def set_ledger(self, pair: str, value: JSON) -> None:
-        self._set(self.tables.ledgers, pair, value)
+        # Changed in place, a ledger is the very object the table holds: staged whatever
+        # its identity, and its write holds just the months this record changed.
+        self.staged[(self.tables.ledgers.name, pair)] = value
 
     def root(self, key: str) -> JSON | None:
         return self._get(self.tables.roots, key)
@@ -245,7 +248,7 @@ class BatchStore:
         for (name, key), value in self.staged.items():
             table = tables[name]
             if table is ledgers:
-                update = ledger_update(table.data.get(key), value)
+                update = ledger_update(value, since=(record_offset,))
                 records[name].append((group_key(key, record_offset), update))
                 records[name] += [(group_key(key, dead), None) for dead
                                   in latest.add(key, record_offset, update["months"])]

@@ -18,7 +18,6 @@ from services.tracker.domain.flows import Flow, flow_of
 from services.tracker.domain.fx import rate_on
 from services.tracker.domain.ledger import (
     JSON,
-    Owned,
     Position,
     add_pending,
     apply_change,
@@ -32,11 +31,11 @@ from services.tracker.errors import InvalidEventError
 
 
 class Store(Protocol):
-    """The keys one partition of the fold reads and writes. ``owned``: what the current
-    batch made and may change in place (None: copy on every write)."""
+    """The keys one partition of the fold reads and writes. ``in_place``: the store owns
+    its values, so a step may change them instead of copying them."""
 
     @property
-    def owned(self) -> Owned | None: ...
+    def in_place(self) -> bool: ...
 
     def reference(self) -> JSON: ...
     def set_reference(self, value: JSON) -> None: ...
@@ -75,7 +74,7 @@ def apply_flow(store: Store, flow: Flow, position: Position,
         # Lets a later correction that names this one find the same root.
         store.set_root(f"{flow.pair}/{flow.event_id}", {"alias_of": key})
     released = flow if released_from is not None else None
-    store.set_ledger(flow.pair, apply_change(ledger, change, position, released, store.owned))
+    store.set_ledger(flow.pair, apply_change(ledger, change, position, released, store.in_place))
     return change.outcome
 
 
@@ -111,7 +110,7 @@ class MemoryStore:
     reference_value: JSON = field(default_factory=ref.empty_reference)
     ledgers: dict[str, JSON] = field(default_factory=dict)
     roots: dict[str, JSON] = field(default_factory=dict)
-    owned: Owned | None = None
+    in_place: bool = False
 
     def reference(self) -> JSON:
         return self.reference_value

@@ -7,12 +7,13 @@ State is split by key so each piece can live in one table value:
 * a *ledger* per pair holds the buckets the totals are derived from, grouped by month, the
   events waiting for an FX rate, and the position of the last change it applied.
 
-A change copies only the months it touches (a month's buckets that anyone else may hold
-are never modified in place; a batch changes only its own copies, see ``apply_change``),
-so its cost does not grow with the pair's history, and a month whose buckets are the same
-object as before has not changed (``HeadlineCache`` relies on that). A ledger is
-stored as updates - the months that changed and the head (position, pending flows,
-counts; see ``ledger_update``) - so a write costs what changed, not the pair's history.
+A change touches only the months it concerns, so its cost does not grow with the pair's
+history. A pure fold copies what it changes; a store that owns its values (the tables,
+for one ledger-input record at a time) lets it change them in place instead (see
+``apply_change``). Either way each month records the position of the last change applied
+to it, which says which months changed since a position - what a write of the ledger
+holds (``ledger_update``: those months and the head - position, pending flows, counts),
+and what ``HeadlineCache`` needs to know to recompute a month.
 
 Every change carries its position in the ledger-input log (record offset, index in the
 record). A value that already reflects a position ignores it - the head and each month
@@ -160,20 +161,19 @@ MONTH_FIELDS = {"months": "buckets", "month_events": "events", "month_sums": "su
 HEAD_FIELDS = ("pair", "position", "pending", "counts")
 
 
-def ledger_update(before: JSON | None, after: JSON) -> JSON:
-    """What storing ``after`` over ``before`` writes, as one changelog record: for each
-    month whose buckets changed, what the ledger holds for it, and the head (position,
-    pending flows, counts).
+def ledger_update(ledger: JSON, since: Position = ()) -> JSON:
+    """What storing ``ledger`` writes, as one changelog record: for each month changed at
+    or after ``since``, what the ledger holds for it, and the head (position, pending
+    flows, counts). The default, every month, writes a ledger whole.
 
     One record, so a crash keeps all of it or none: a flow released from the pending list
     leaves the head in the same record that adds it to its month.
     """
-    previous = before["months"] if before else {}
-    return {"months": {month: {name: after[field][month]
+    positions = ledger["month_positions"]
+    return {"months": {month: {name: ledger[field][month]
                                for field, name in MONTH_FIELDS.items()}
-                       for month, buckets in after["months"].items()
-                       if previous.get(month) is not buckets},
-            "head": {field: after[field] for field in HEAD_FIELDS}}
+                       for month in ledger["months"] if tuple(positions[month]) >= since},
+            "head": {field: ledger[field] for field in HEAD_FIELDS}}
 
 
 def with_update(ledger: JSON | None, pair: str, update: JSON) -> JSON:
@@ -197,14 +197,11 @@ def buckets_of(ledger: JSON | None) -> Buckets:
 
 
 MONTH_MAPS = tuple(MONTH_FIELDS)
-
-# Objects a batch made itself and nobody else holds yet, by id (kept alive here, so an id
-# cannot be reused): a change may modify them in place instead of copying them again.
-Owned = dict[int, Any]
+MONTH_VALUES = ("months", "month_events", "month_sums", "month_sum_events")
 
 
 def apply_change(ledger: JSON, change: Change, position: Position,
-                 released: Flow | None = None, owned: Owned | None = None) -> JSON:
+                 released: Flow | None = None, in_place: bool = False) -> JSON:
     """Apply a change to the parts of the ledger that do not reflect ``position`` yet: each
     month it touches, and the head (counts, pending flows).
 
@@ -214,39 +211,39 @@ def apply_change(ledger: JSON, change: Change, position: Position,
     contributes to any more is removed, so an importer whose figure was corrected away no
     longer hides the exporter's report of that route and month.
 
-    Copy on write: what the ledger held before is left as it was. With ``owned``, what an
-    earlier change of the same batch copied is changed in place (and what this one copies
-    is added to it), so a batch copies each ledger and month once, not once per event.
+    Copy on write: what the ledger held before is left as it was. With ``in_place`` the
+    ledger and its months are changed instead - for a store that owns its values, so that
+    a batch does not copy a month for every event that touches it.
     """
+    month_positions = ledger["month_positions"]
+    behind = {month_of_key(key) for part in (change.before, change.after) if part
+              for key in part}
+    behind = {month for month in behind if is_after(position, month_positions.get(month))}
     head_behind = is_after(position, ledger["position"])
-    mine = owned is not None and id(ledger) in owned
-    maps = [ledger[name] if mine else dict(ledger[name]) for name in MONTH_MAPS]
-    months, month_events, sums_by_month, sum_events_by_month, month_positions = maps
-    copied: set[str] = set()
+    if not head_behind and not behind:
+        return ledger
+    updated = ledger if in_place else {**ledger, **{name: dict(ledger[name])
+                                                    for name in MONTH_MAPS}}
+    months, month_events, sums_by_month, sum_events_by_month = (
+        updated[name] for name in MONTH_VALUES)
+    for month in behind:
+        for name in MONTH_VALUES:
+            values = updated[name]
+            values[month] = (values.setdefault(month, {}) if in_place
+                             else dict(values.get(month, {})))
+        updated["month_positions"][month] = list(position)
     for sign, part in ((-1, change.before), (1, change.after)):
         for key, amount in (part or {}).items():
             month = month_of_key(key)
-            if month not in copied:
-                if not is_after(position, month_positions.get(month)):
-                    continue  # this month has the change already
-                if owned is None or id(months.get(month)) not in owned:
-                    for values in (months, month_events, sums_by_month, sum_events_by_month):
-                        values[month] = copy = dict(values.get(month, {}))
-                        if owned is not None:
-                            owned[id(copy)] = copy
-                month_positions[month] = list(position)
-                copied.add(month)
-            _add(months[month], month_events[month], key, sign, amount)
-            _add(sums_by_month[month], sum_events_by_month[month], sum_key(key), sign, amount)
-    if not head_behind and not copied:
-        return ledger
-    updated = ledger if mine else {**ledger, **dict(zip(MONTH_MAPS, maps, strict=True))}
-    if owned is not None and not mine:
-        owned[id(updated)] = updated
+            if month in behind:
+                _add(months[month], month_events[month], key, sign, amount)
+                _add(sums_by_month[month], sum_events_by_month[month], sum_key(key), sign,
+                     amount)
     if not head_behind:
         return updated
-    updated["counts"] = {**ledger["counts"],
-                         change.outcome: ledger["counts"][change.outcome] + 1}
+    counts = updated["counts"] if in_place else dict(ledger["counts"])
+    counts[change.outcome] += 1
+    updated["counts"] = counts
     updated["position"] = list(position)
     if released is not None:
         updated["pending"] = [item for item in ledger["pending"]
@@ -396,13 +393,13 @@ class HeadlineCache:
 
     The mirror rule works within a route and month, so a ledger's headline is the sum of
     its months' headlines, and a whole month's headline needs only its sums over the days.
-    A month's sums are replaced, never modified, when they change (see ``apply_change``),
-    so a cached month is current while its sums are the very object it was computed from;
-    holding that object keeps the identity check sound.
+    Every change of a month moves its position (see ``apply_change``), and the fold is
+    deterministic, so a cached month is current while its position is the one it was
+    computed at.
     """
 
     def __init__(self) -> None:
-        self._months: dict[tuple[str, str], tuple[Buckets, Headline]] = {}
+        self._months: dict[tuple[str, str], tuple[list[int], Headline]] = {}
 
     def forget(self, pair: str) -> None:
         for key in [key for key in self._months if key[0] == pair]:
@@ -413,6 +410,7 @@ class HeadlineCache:
         limit = as_of.isoformat()[:7] if as_of else None
         result: Headline = defaultdict(Decimal)
         with localcontext(MONEY):
+            positions = ledger["month_positions"]
             for month, sums in ledger["month_sums"].items():
                 if limit is not None and month >= limit:
                     if month == limit:  # partly after as_of: from the days, not cached
@@ -420,9 +418,9 @@ class HeadlineCache:
                             result[line] += amount
                     continue
                 cached = self._months.get((ledger["pair"], month))
-                if cached is None or cached[0] is not sums:
+                if cached is None or cached[0] != positions[month]:
                     cached = self._months[(ledger["pair"], month)] = (
-                        sums, month_headline(month, sums))
+                        positions[month], month_headline(month, sums))
                 for line, amount in cached[1].items():
                     result[line] += amount
         return dict(result)

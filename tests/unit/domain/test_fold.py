@@ -273,7 +273,7 @@ def test_apply_flow_twice_at_the_same_position_changes_nothing_the_second_time(m
 class RecordingStore(MemoryStore):
     """A MemoryStore that remembers every write, to replay any subset after a 'crash'. The
     tables write each value whole, and each ledger a step changed as one update of its
-    changed months and head (``ledger_update``, against the ledger before the step, as
+    changed months and head (``ledger_update`` since the step's position, as
     ``BatchStore.flush`` does): all of a write survives or none of it."""
 
     writes: list[tuple[str, tuple]] = field(default_factory=list)
@@ -286,11 +286,11 @@ class RecordingStore(MemoryStore):
         self.writes.append(("set_root", (key, copy.deepcopy(value))))
         super().set_root(key, value)
 
-    def record_ledger_updates(self, before: dict) -> None:
+    def record_ledger_updates(self, before: dict, since: tuple[int, ...]) -> None:
         for pair, ledger in self.ledgers.items():
             if ledger is not before.get(pair):
                 self.writes.append(("put_update", (pair, copy.deepcopy(
-                    ledger_update(before.get(pair), ledger)))))
+                    ledger_update(ledger, since)))))
 
 
 def plain(store: MemoryStore) -> MemoryStore:
@@ -308,12 +308,13 @@ def survivors(writes: list[tuple[str, tuple]]) -> Iterator[list[tuple[str, tuple
         yield from (list(subset) for subset in itertools.combinations(writes, size))
 
 
-def after_crash_and_replay(base: MemoryStore, step):
-    """(clean run, [(surviving writes, state after replaying the step on them), ...])."""
+def after_crash_and_replay(base: MemoryStore, step, at: tuple[int, ...]):
+    """(clean run, [(surviving writes, state after replaying the step on them), ...]);
+    ``step`` folds one message at position ``at``."""
     recorder = RecordingStore(**vars(plain(base)))
     before = dict(recorder.ledgers)
-    step(recorder)
-    recorder.record_ledger_updates(before)
+    step(recorder, at)
+    recorder.record_ledger_updates(before, at)
     clean = plain(recorder)
     outcomes = []
     for survived in survivors(recorder.writes):
@@ -323,7 +324,7 @@ def after_crash_and_replay(base: MemoryStore, step):
                 put_update(crashed, *copy.deepcopy(args))
             else:
                 getattr(MemoryStore, method)(crashed, *copy.deepcopy(args))
-        step(crashed)
+        step(crashed, at)
         outcomes.append(([method for method, _ in survived], crashed))
     return clean, outcomes
 
@@ -334,7 +335,7 @@ def test_crash_replay_of_a_flow_applies_it_once_whatever_writes_survived(make):
     apply_flow(base, flow_from(make.trade("t1", amount="100", currency="EUR")), (1, 0))
     correction = flow_from(make.trade("c1", amount="70", corrects="t1"))
     clean, outcomes = after_crash_and_replay(
-        base, lambda store: apply_flow(store, correction, (2, 0)))
+        base, lambda store, at: apply_flow(store, correction, at), (2, 0))
     assert make.store_totals(clean)[("IN-RU", "trade", "value_usd", "2024")] == Decimal(70)
     assert len(outcomes) == 8  # root, alias and ledger writes: every subset of three
     for survived, state in outcomes:
@@ -351,7 +352,7 @@ def test_crash_replay_of_a_correction_across_months_whatever_writes_survived(mak
     correction = flow_from(make.trade("c1", amount="70", corrects="t1",
                                            occurred_at="2024-07-02"))
     clean, outcomes = after_crash_and_replay(
-        base, lambda store: apply_flow(store, correction, (2, 0)))
+        base, lambda store, at: apply_flow(store, correction, at), (2, 0))
     totals = make.store_totals(clean)
     assert totals[("IN-RU", "trade", "value_usd", "2024-07")] == Decimal(70)
     assert totals.get(("IN-RU", "trade", "value_usd", "2024-05"), Decimal(0)) == 0
@@ -365,7 +366,8 @@ def test_crash_replay_of_a_rate_applies_released_flows_once_whatever_writes_surv
     base = MemoryStore()
     apply_flow(base, flow_from(make.trade("t1", amount="100", currency="EUR")), (0, 0))
     rate = fx_event(make, "EUR", "2")
-    clean, outcomes = after_crash_and_replay(base, lambda store: apply_fx_rate(store, rate, (1, 0)))
+    clean, outcomes = after_crash_and_replay(
+        base, lambda store, at: apply_fx_rate(store, rate, at), (1, 0))
     expected = make.store_totals(clean)
     assert expected[("IN-RU", "trade", "value_usd", "2024")] == Decimal(200)
     lost = [survived for survived, state in outcomes if make.store_totals(state) != expected]
@@ -560,31 +562,34 @@ def test_cached_headline_from_month_sums_equals_the_headline_of_the_days(make, d
     for pair, ledger in store.ledgers.items():
         expected = headline(buckets_of(ledger), as_of)
         assert cache.lines(ledger, as_of) == expected
-        assert with_update(None, pair, ledger_update(None, ledger)) == ledger
+        assert with_update(None, pair, ledger_update(ledger)) == ledger
 
 
-# -- (h) a batch that changes what it made in place folds to the same state ---------------
+# -- (h) a fold that changes its values in place -----------------------------------------
 
 @FOLD_SETTINGS
 @given(st.lists(transactions(currencies=(*RATED, UNRATED[0])), min_size=1, max_size=16),
        st.data())
-def test_in_place_changes_within_a_batch_equal_copy_on_write(make, originals, data):
+def test_changes_in_place_equal_copy_on_write_and_their_writes_rebuild_the_ledgers(
+        make, originals, data):
+    """The tables' fold changes ledgers in place and writes, per record, the months changed
+    since the record's position: those writes must put the same ledgers together on
+    recovery, and the headline cache must notice every change made in place."""
     records = [*rate_records(make), *[to_record(make, f"e{i}", t)
                                       for i, t in enumerate(originals)]]
     records += [to_record(make, f"c{i}", originals[i], corrects=f"e{i}")
                 for i in data.draw(st.lists(st.integers(0, len(originals) - 1), max_size=3))]
     records.append(make.fx_rate("fx-late", currency=UNRATED[0], rate="3"))
-    cut = data.draw(st.integers(0, len(records)))
-    pure, batched = MemoryStore(), MemoryStore()
-    for offset, (kind, raw) in enumerate(records[:cut]):
+    pure, in_place = MemoryStore(), MemoryStore(in_place=True)
+    recovered: dict[str, dict] = {}
+    cache = HeadlineCache()
+    for offset, (kind, raw) in enumerate(records):
         apply_event(pure, kind, validate(kind, raw, LIMIT), offset)
-        apply_event(batched, kind, validate(kind, raw, LIMIT), offset)
-    committed = dict(batched.ledgers)  # the very objects the tables would hold
-    as_committed = copy.deepcopy(committed)
-    batched.owned = {}  # one batch from here on, as BatchStore folds a record
-    for offset, (kind, raw) in enumerate(records[cut:], start=cut):
-        apply_event(pure, kind, validate(kind, raw, LIMIT), offset)
-        apply_event(batched, kind, validate(kind, raw, LIMIT), offset)
-        assert committed == as_committed, "a ledger from before the batch was changed"
-    batched.owned = None
-    assert batched == pure
+        apply_event(in_place, kind, validate(kind, raw, LIMIT), offset)
+        for pair, ledger in in_place.ledgers.items():
+            update = copy.deepcopy(ledger_update(ledger, since=(offset,)))
+            recovered[pair] = with_update(recovered.get(pair), pair, update)
+            assert cache.lines(ledger) == headline(buckets_of(ledger)), pair
+        assert recovered == in_place.ledgers
+    assert (in_place.reference_value, in_place.ledgers, in_place.roots) == (
+        pure.reference_value, pure.ledgers, pure.roots)
