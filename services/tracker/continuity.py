@@ -47,6 +47,9 @@ SEEK_DELAY = 0.05
 SEEK_RETRY = 1.0
 # A partition whose records stopped coming this long while its log has more is checked.
 QUIET = 5.0
+# The fold counts as idle when no record of any partition came for this long: then nothing
+# can be waiting in the consumer's buffers.
+IDLE = 1.0
 
 
 Offsets = Callable[[list[Any]], Awaitable[dict[Any, int | None]]]
@@ -81,7 +84,7 @@ class OffsetContinuity:
     def __init__(self, app: faust.App, source_topics: set[str],
                  committed: Offsets | None = None, earliest: Offsets | None = None,
                  seek_delay: float = SEEK_DELAY, seek_retry: float = SEEK_RETRY,
-                 quiet: float = QUIET) -> None:
+                 quiet: float = QUIET, idle: float = IDLE) -> None:
         self.app = app
         self.source_topics = source_topics
         self.committed = committed or committed_offsets(app)
@@ -89,11 +92,13 @@ class OffsetContinuity:
         self.seek_delay = seek_delay
         self.seek_retry = seek_retry
         self.quiet = quiet
+        self.idle = idle
         self.expected: dict[Any, int] = {}  # TP -> next offset to process
         self.ahead: dict[Any, tuple[int, int]] = {}  # TP -> (last offset ahead, times in a row)
         self.pending_seeks: dict[Any, asyncio.Task[None]] = {}
         self.rewinds = 0
         self.last_seen: dict[Any, float] = {}  # TP -> when a record of it last came
+        self.last_admitted = 0.0  # when any record was last admitted
 
     async def rebase(self) -> None:
         """Where each assigned source partition starts after a rebalance. Called before the
@@ -131,7 +136,7 @@ class OffsetContinuity:
         if expected is None or offset <= expected or times >= TRUE_GAP_REPEATS:
             # In order, a replay after a seek (harmless), or a gap the broker confirms.
             self.expected[tp] = offset + 1
-            self.last_seen[tp] = time.monotonic()
+            self.last_seen[tp] = self.last_admitted = time.monotonic()
             self.ahead.pop(tp, None)
             return True
         if last_ahead is None:
@@ -149,7 +154,15 @@ class OffsetContinuity:
         expected offset while none of its records came for ``quiet`` seconds. Faust acks
         the records it skips as fetched in an older generation (faust-streaming#223), so
         its next commit can pass them; when no later record follows, nothing else would
-        reveal the gap - with a batch per ledger-input record, a partition can have few."""
+        reveal the gap - with a batch per ledger-input record, a partition can have few.
+
+        Quiet alone proves nothing while the fold is busy: a partition's next records can
+        wait behind other partitions' in the consumer's buffers for many seconds (each
+        holds thousands of events), and sending it back would fold them all again. So a
+        busy fold sends a partition back only when the group's committed offset is past
+        the expected one (records acked without being folded); an idle one whenever its
+        log holds more.
+        """
         quiet = self.quiet
         if not self.expected:
             return
@@ -161,19 +174,22 @@ class OffsetContinuity:
             return
         try:
             ends = await self.app.consumer.highwaters(*waiting)
+            behind = [tp for tp in waiting if (ends.get(tp) or 0) > self.expected[tp]]
+            if behind and now - self.last_admitted < self.idle:
+                committed = await self.committed(behind)
+                behind = [tp for tp in behind if (committed.get(tp) or 0) > self.expected[tp]]
         except Exception as error:  # the guard must never stop the worker
-            log.warning("End offsets unknown (%r); cannot check for stalled partitions",
-                        error)
+            log.warning("End or committed offsets unknown (%r); cannot check for stalled "
+                        "partitions", error)
             return
-        for tp in waiting:
-            expected = self.expected.get(tp)
-            if expected is not None and (ends.get(tp) or 0) > expected:
-                self.rewinds += 1
-                self.last_seen[tp] = now
-                log.warning("%s[%d]: no record for %.0f s but the log ends at %d and %d was "
-                            "next; reading again from %d (faust-streaming#223)", tp.topic,
-                            tp.partition, quiet, ends[tp], expected, expected)
-                await self._seek(tp, expected)
+        for tp in behind:
+            expected = self.expected[tp]
+            self.rewinds += 1
+            self.last_seen[tp] = now
+            log.warning("%s[%d]: no record for %.0f s but the log ends at %d and %d was "
+                        "next; reading again from %d (faust-streaming#223)", tp.topic,
+                        tp.partition, quiet, ends[tp], expected, expected)
+            await self._seek(tp, expected)
 
     async def _seek(self, tp: Any, offset: int) -> None:
         """Seek in the consumer's own thread: Faust's ``seek`` calls aiokafka from this

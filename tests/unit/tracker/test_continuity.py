@@ -166,12 +166,15 @@ def test_offsets_unknown_after_a_rebalance_leave_the_records_followed():
 
 
 def watched(ends: dict[TP, int], quiet: float, *offsets: int,
-            committed: dict[TP, int] | None = None) -> tuple[OffsetContinuity, FakeConsumer]:
-    """A guard that admitted ``offsets`` of ``TRADE``, then ran one watch with the log
-    ending at ``ends``."""
+            committed: dict[TP, int] | None = None,
+            idle_for: float = 0.0) -> tuple[OffsetContinuity, FakeConsumer]:
+    """A guard that admitted ``offsets`` of ``TRADE`` (the last ``idle_for`` seconds ago),
+    then ran one watch with the log ending at ``ends`` and the group's commits at
+    ``committed``."""
     continuity, consumer = guard(committed=committed or {TRADE: 3})
     continuity.quiet = quiet
     admitted(continuity, *offsets)
+    continuity.last_admitted -= idle_for
 
     async def highwaters(*tps: TP) -> dict[TP, int]:
         return {tp: ends[tp] for tp in tps}
@@ -184,9 +187,20 @@ def watched(ends: dict[TP, int], quiet: float, *offsets: int,
 def test_a_partition_that_stopped_short_of_its_log_is_read_again():
     # Faust skipped (and acked) offsets 5-9 as fetched in an older generation; no later
     # record comes to reveal the gap.
-    continuity, consumer = watched({TRADE: 10}, 0, 3, 4)
+    continuity, consumer = watched({TRADE: 10}, 0, 3, 4, committed={TRADE: 10})
     assert consumer.seeks == [(TRADE, 5)]
     assert continuity.rewinds == 1
+    # The same once the fold is idle, whatever the commits say: nothing can be waiting.
+    _, idle = watched({TRADE: 10}, 0, 3, 4, committed={TRADE: 5}, idle_for=60)
+    assert idle.seeks == [(TRADE, 5)]
+
+
+def test_a_quiet_partition_of_a_busy_fold_whose_records_were_not_acked_is_left_alone():
+    # Its next records wait behind other partitions' in the consumer's buffers: sending
+    # it back would fold them twice.
+    continuity, consumer = watched({TRADE: 10}, 0, 3, 4, committed={TRADE: 5})
+    assert consumer.seeks == []
+    assert continuity.rewinds == 0
 
 
 def test_a_partition_at_the_end_of_its_log_or_still_receiving_is_left_alone():
