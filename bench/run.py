@@ -20,10 +20,8 @@ are tracker divided by peer).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import math
 import os
 import random
 import shutil
@@ -35,7 +33,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -43,13 +40,11 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 from rich.console import Console
-from rich.table import Table
 
 from bench.common import (
     PAIRS,
     PROBE_MONTH,
     PROBE_PAIR,
-    PROJECT_ROOT,
     Child,
     PeerUnavailable,
     create_topic,
@@ -63,57 +58,13 @@ from bench.common import (
     steady_load,
     trade_event,
 )
+from bench.options import Options, parse_args
 from bench.proto import latency_summary, quantile
+from bench.report import Report, final_line, render
 from bench.worker import TrackerWorker
 from services.tracker.broker import EmbeddedKafka, free_port
 
 LATENCY = "tracker_processing_latency_seconds"
-NAN = math.nan
-
-
-@dataclass(frozen=True)
-class Options:
-    events: int
-    latency_rate: float
-    latency_seconds: float
-    recovery_events: int
-    peer: bool
-    peer_venv: Path
-    profile: Path | None
-    workdir: Path | None
-    keep: bool
-    quick: bool
-
-
-@dataclass
-class Figure:
-    """One row: the tracker's value and the baselines' (NaN where there is none)."""
-
-    label: str
-    unit: str
-    tracker: float = NAN
-    raw: float = NAN
-    peer: float = NAN
-    note: str = ""
-    digits: int = 1
-
-
-@dataclass
-class Report:
-    figures: dict[str, Figure] = field(default_factory=dict)
-    context: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    checks: list[tuple[str, bool, str]] = field(default_factory=list)
-    peer_problem: str | None = None
-    profile: list[str] = field(default_factory=list)
-
-    def figure(self, key: str, label: str, unit: str, digits: int = 1) -> Figure:
-        if key not in self.figures:
-            self.figures[key] = Figure(label, unit, digits=digits)
-        return self.figures[key]
-
-    def check(self, what: str, ok: bool, detail: str = "") -> None:
-        self.checks.append((what, ok, detail))
 
 
 class Bench:
@@ -663,149 +614,6 @@ def _median(values: list[float]) -> float:
     return quantile(values, 0.5)
 
 
-def _fmt(value: float, digits: int) -> str:
-    if value is None or math.isnan(value):
-        return "—"
-    return f"{value:,.{digits}f}"
-
-
-def _ratio(a: float, b: float) -> float:
-    if any(x is None or math.isnan(x) for x in (a, b)) or b == 0:
-        return NAN
-    return a / b
-
-
-def render(report: Report, options: Options, console: Console) -> str:
-    peer_name = "peer (Quix Streams)"
-    table = Table(title=f"Tracker benchmark ({options.events:,} events"
-                        f"{', quick mode' if options.quick else ''})")
-    for column, justify in (("measure", "left"), ("unit", "left"), ("tracker", "right"),
-                            ("raw aiokafka", "right"), (peer_name, "right"),
-                            ("tracker ÷ raw", "right"), ("tracker ÷ peer", "right"),
-                            ("how", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    order = ("throughput", "throughput2", "cpu", "p50", "p99", "vis50", "vis99", "p50s",
-             "p99s", "vis50s", "vis99s", "cold", "recovery", "recovery_kept", "rss",
-             "rss_recovered")
-    for key in order:
-        figure = report.figures.get(key)
-        if figure is None:
-            continue
-        ratios = [_ratio(figure.tracker, figure.raw), _ratio(figure.tracker, figure.peer)]
-        table.add_row(figure.label, figure.unit, _fmt(figure.tracker, figure.digits),
-                      _fmt(figure.raw, figure.digits), _fmt(figure.peer, figure.digits),
-                      *[_fmt(x, 4 if x < 0.1 else 2) for x in ratios], figure.note)
-    console.print(table)
-    for line in report.context:
-        console.print(f"  {line}")
-    console.print("Checks:")
-    for what, ok, detail in report.checks:
-        mark = "[green]ok[/green]" if ok else "[red]FAILED[/red]"
-        console.print(f"  {mark} {what}" + (f" ({detail})" if detail else ""))
-    if report.peer_problem:
-        console.print(f"[red]peer unavailable:[/red] {report.peer_problem} — its columns are "
-                      "empty and ratio_vs_peer is nan; nothing was substituted.")
-    console.print("How to read it:")
-    for note in NOTES + report.notes:
-        console.print(f"  - {note}")
-    if report.profile:
-        console.print("Profile of the tracker worker during the throughput phase (py-spy):")
-        for line in report.profile:
-            console.print(f"  {line}", markup=False, highlight=False)
-    figures = report.figures
-    throughput = figures["throughput"]
-    p99 = figures["p99"].tracker
-    restarts = [_ratio(figures[key].tracker, figures[key].peer)
-                for key in ("recovery", "recovery_kept")]
-    restart = NAN if any(map(math.isnan, restarts)) else max(restarts)
-    cpu = figures["cpu"]
-    return (f"ratio_vs_raw={_num(_ratio(throughput.tracker, throughput.raw))} "
-            f"ratio_vs_peer={_num(_ratio(throughput.tracker, throughput.peer))} "
-            f"p99_ms={_num(p99, 1)} "
-            f"restart_vs_peer={_num(restart, 3)} "
-            f"cpu_vs_peer={_num(_ratio(cpu.tracker, cpu.peer), 3)}")
-
-
-def _num(value: float, digits: int = 6) -> str:
-    return "nan" if math.isnan(value) else f"{value:.{digits}f}"
-
-
-NOTES = [
-    "throughput: tracker = N / (worker /health/ 200 -> tracker_events_total for the trade "
-    "topic reaches N; /metrics is scraped at most 5% of the time, at least every 0.5 s, and "
-    "the crossing is interpolated); raw = N / (partitions assigned -> last record returned "
-    "by getmany); peer = (N-1) / (first -> last event through its stateful update). Every "
-    "reader is its own process; CPU is user+system time of that process in the phase.",
-    "the tracker does more per event than the peer: pydantic validation, a re-key through "
-    "its internal ledger-input topic (a second produce and consume), correction history per "
-    "event, Prometheus metrics, progress snapshots. The peer validates nothing and needs no "
-    "re-key (the input is keyed by pair already). Both dedupe by event id and keep exact "
-    "Decimal sums by pair and month; both write changelogs (at-least-once).",
-    "append -> table update: the topics use LogAppendTime, so a record's timestamp is the "
-    "broker's append time; the tracker's tracker_processing_latency_seconds histogram is "
-    "read before and after the load window and quantiles come from the bucket deltas "
-    "(coarse: bucket bounds 5, 10, 25, 50, 100, 250, 500 ms, 1, 2.5, 5, 10, 30 s). The "
-    "baselines record now - append time per event exactly, after their fold (peer) or when "
-    "getmany returns (raw), in the same steady load on their own topics.",
-    "append -> table update is measured in a window with no scraping during the load; "
-    "send -> visible at /metrics in a second window at the same rate: probe events (pair "
-    "IS-NO, month 2026-01, used by nothing else) every 0.7-1.3 s inside the load, and a poller "
-    "scraping /metrics while a probe is outstanding (back to back while it is young, then "
-    "every quarter of its age) until tracker_total_usd for that pair and year includes it. "
-    "That figure is an upper bound (just before send -> end of the "
-    "first scrape showing it) and includes the scrape itself, which runs on the worker's "
-    "event loop. The baselines publish nothing, so they have no such figure.",
-    "when the offered rate is above the tracker's measured throughput, both windows are "
-    "repeated at half that throughput (the average over the throughput phase; the cost per "
-    "event grows with the state, so this rate can still queue late in a long run).",
-    "time to ready of the tracker includes the Python start and Faust's start-up; the "
-    "machine has 2 cores, and the broker, the benchmark and possibly other test runs share "
-    "them (see the load averages), so figures vary between runs.",
-]
-
-
-def parse_args(argv: list[str] | None = None) -> Options:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.run",
-        description="Throughput, latency, time to ready and memory of the tracker against "
-                    "a raw aiokafka consumer and Quix Streams, on an embedded Kafka broker.")
-    parser.add_argument("--events", type=int, default=None,
-                        help="events for the throughput phase (default 200,000; quick 3,000)")
-    parser.add_argument("--latency-rate", type=float, default=None,
-                        help="steady load in events/s (default 1,000; quick 200)")
-    parser.add_argument("--latency-seconds", type=float, default=None,
-                        help="length of each latency window (default 20; quick 3)")
-    parser.add_argument("--recovery-events", type=int, default=None,
-                        help="distinct events (= root keys) before the restart "
-                             "(default 100,000; quick 1,500)")
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes for a smoke run (about a minute)")
-    parser.add_argument("--no-peer", dest="peer", action="store_false",
-                        help="skip Quix Streams (its columns stay empty)")
-    parser.add_argument("--peer-venv", type=Path, default=PROJECT_ROOT / ".venv" / "bench-peer",
-                        help="virtualenv for Quix Streams, created on first use "
-                             "(default .venv/bench-peer)")
-    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
-                        help="sample the tracker worker with py-spy during the throughput "
-                             "phase; raw stacks go to DIR, a summary to the output")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="where broker data and logs go (default: a new temp directory)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the work directory (it is removed after a successful run)")
-    args = parser.parse_args(argv)
-    quick = args.quick
-
-    def pick(value: Any, full: Any, small: Any) -> Any:
-        return value if value is not None else (small if quick else full)
-
-    return Options(events=pick(args.events, 200_000, 3_000),
-                   latency_rate=pick(args.latency_rate, 1_000.0, 200.0),
-                   latency_seconds=pick(args.latency_seconds, 20.0, 3.0),
-                   recovery_events=pick(args.recovery_events, 100_000, 1_500),
-                   peer=args.peer, peer_venv=args.peer_venv, profile=args.profile,
-                   workdir=args.workdir, keep=args.keep, quick=quick)
-
-
 async def amain(options: Options, console: Console) -> int:
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="tracker-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -820,11 +628,11 @@ async def amain(options: Options, console: Console) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
         elif not ok:
             console.print(f"[red]The run failed; logs are in {workdir}[/red]")
-    final = render(report, options, console)
-    failed = [what for what, good, _ in report.checks if not good]
+    render(report, options, console)
+    failed = report.failed_checks()
     if failed:
         console.print(f"[red]{len(failed)} check(s) failed[/red]: {'; '.join(failed)}")
-    print(final, flush=True)
+    print(final_line(report), flush=True)
     return 1 if failed else 0
 
 
