@@ -1,4 +1,5 @@
-"""Helpers of bench.run: synthetic events, topics, producers, child processes, /metrics."""
+"""Helpers of the benchmark's phases: synthetic events, topics, producers, child processes,
+/metrics."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.proto import parse_line
+from bench.proto import parse_line, quantile
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 COUNTRIES = ("IN", "RU", "US", "CN", "AE", "SA", "JP", "DE", "BR", "ZA", "FR")
@@ -122,6 +123,11 @@ async def steady_load(producer: AIOKafkaProducer, topic: str,
         await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
     await asyncio.gather(*pending)
     return time.monotonic() - started
+
+
+def median(sorted_values: list[float]) -> float:
+    """The nearest-rank median (the lower middle value), like the children's p50."""
+    return quantile(sorted_values, 0.50)
 
 
 # -- /metrics -------------------------------------------------------------------------------

@@ -1,0 +1,48 @@
+"""Two tracker workers of one app on N fresh events: their throughput against one worker's,
+and each worker's totals (for every pair, asking the other for its own) against the exact
+sums."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bench.common import create_topic, events_folded, make_batch, produce_fast
+from bench.session import Session
+
+
+async def measure_two_workers(session: Session, prefix: str) -> None:
+    n = session.options.events
+    topic = f"{prefix}trade-transactions"
+    await create_topic(session.bootstrap, topic)
+    batch = make_batch(n, f"s{session.tag}", seed=19)
+    await produce_fast(session.bootstrap, topic, batch.records)
+    session.say(f"tracker: two workers folding {n:,} events ...")
+    workers = [session.worker(f"tracker-scale-{number}", prefix, f"worker-{number}")
+               for number in (1, 2)]
+    for worker in workers:
+        worker.data_dir = session.workdir / f"data-{prefix}{worker.worker_id}"
+        worker.start()
+    for worker in workers:
+        await worker.wait_ready(session.client)
+    ready = time.monotonic()
+    deadline = ready + max(600.0, n / 20)
+    counts = [0, 0]
+    while sum(counts) < n and time.monotonic() < deadline:
+        counts = [events_folded(await w.samples(session.client), topic) for w in workers]
+        await asyncio.sleep(0.5)
+    done = time.monotonic()
+    r = session.report
+    r.check("two workers folded every event between them", sum(counts) >= n,
+            f"{counts[0]:,} + {counts[1]:,} of {n:,}")
+    for worker in workers:  # each answers for every pair, asking the other for its own
+        live = await worker.usd_by_pair(session.client)
+        r.check(f"{worker.worker_id}'s totals for both workers equal the exact sums",
+                live == batch.usd_by_pair, f"{len(live)} pairs")
+    two = r.figure("throughput2", "throughput, two workers", "events/s", 0)
+    two.tracker = n / (done - ready)
+    one = r.figures["throughput"].tracker
+    two.note = (f"{two.tracker / one:.2f}x one worker's; both on this machine's two "
+                "cores with the broker; end detected by 0.5 s polls")
+    for worker in workers:
+        worker.stop()

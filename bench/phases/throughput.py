@@ -1,0 +1,111 @@
+"""Throughput and CPU per event on the same N pre-produced events: the raw consumer, the
+peer and one tracker worker, each checked to have read or folded every event once."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from decimal import Decimal
+
+from bench.common import PAIRS, Batch, create_topic, make_batch, median, produce_fast
+from bench.phases import memory, profiling
+from bench.report import Figure, Report
+from bench.session import Session
+from bench.worker import TrackerWorker
+
+
+def throughput_figure(report: Report) -> Figure:
+    return report.figure("throughput", "throughput", "events/s", 0)
+
+
+def cpu_figure(report: Report) -> Figure:
+    return report.figure("cpu", "CPU per event", "µs", 1)
+
+
+async def produce_input(session: Session, topic: str) -> Batch:
+    """The N events every reader of this phase reads, on a 4-partition topic."""
+    n = session.options.events
+    session.say(f"generating and producing {n:,} events to {topic} ...")
+    await create_topic(session.bootstrap, topic)
+    batch = make_batch(n, f"b{session.tag}")
+    rate = await produce_fast(session.bootstrap, topic, batch.records)
+    size = sum(len(v) for _, v in batch.records) / n
+    session.report.context.append(
+        f"input: {n:,} trade events, {size:.0f} bytes of JSON on average, distinct ids, "
+        f"USD, {len(PAIRS)} pairs, 2021-2025, keyed by pair, 4 partitions, "
+        f"LogAppendTime; pre-produced at {rate:,.0f} events/s (aiokafka, acks=1, linger 20 ms)")
+    return batch
+
+
+async def measure_raw(session: Session, topic: str) -> None:
+    """Baseline A: aiokafka ``getmany`` reading the events, no processing."""
+    session.say("baseline A: raw aiokafka getmany ...")
+    n = session.options.events
+    child = session.raw_child("raw-throughput", topic, n)
+    await child.start()
+    result = await child.expect("result", 900)
+    await child.finish()
+    ready = result.get("ready") or result["first"]
+    r = session.report
+    throughput_figure(r).raw = result["count"] / max(result["last"] - ready, 1e-9)
+    cpu_figure(r).raw = result["cpu"] / result["count"] * 1e6
+    memory.peak_memory_figure(r).raw = result["vm_hwm_kib"] / 1024
+    r.check("raw consumer read every event", result["count"] == n,
+            f"{result['count']:,} of {n:,}")
+
+
+async def measure_peer(session: Session, topic: str, usd: Decimal) -> None:
+    """Baseline B: the same aggregation in Quix Streams with RocksDB state."""
+    session.say("baseline B: Quix Streams stateful aggregation ...")
+    n = session.options.events
+    child = session.peer_child("peer-throughput", topic, f"peer{session.tag}",
+                               session.workdir / "peer-state", n)
+    await child.start()
+    version = await child.expect("version", 120)
+    result = await child.expect("result", 1800)
+    await child.finish()
+    r = session.report
+    r.context.append(f"peer: quixstreams {version['quixstreams']} (default settings, "
+                     "at-least-once, RocksDB state with changelog topics)")
+    elapsed = max(result["last"] - result["first"], 1e-9)
+    throughput_figure(r).peer = (result["count"] - 1) / elapsed
+    cpu_figure(r).peer = result["cpu"] / result["count"] * 1e6
+    memory.peak_memory_figure(r).peer = result["vm_hwm_kib"] / 1024
+    r.check("peer folded every event once, exact USD sum",
+            result["count"] == n and result["duplicates"] == 0
+            and Decimal(result["usd"]) == usd,
+            f"{result['count']:,} events, {result['duplicates']} duplicates")
+
+
+async def measure_tracker(session: Session, worker: TrackerWorker,
+                          usd_by_pair: dict[str, Decimal]) -> None:
+    """One worker: N / (worker ready -> all N folded), then its totals against the exact
+    sums. The worker is left running for the latency phase."""
+    n = session.options.events
+    session.say(f"tracker: one worker folding {n:,} events ...")
+    worker.start()
+    await worker.wait_ready(session.client)
+    ready = time.monotonic()
+    cpu_start = worker.cpu()
+    with profiling.sampled(session, worker.pid):
+        done, count = await worker.wait_folded(session.client, n, timeout=max(600.0, n / 20),
+                                               progress=session.say)
+        cpu = worker.cpu() - cpu_start
+    r = session.report
+    r.check("tracker folded every event", count >= n, f"{count:,} of {n:,}")
+    if count < n:
+        raise RuntimeError(f"the tracker folded only {count:,} of {n:,} events in time; "
+                           f"see {worker.log_path}")
+    throughput_figure(r).tracker = n / (done - ready)
+    scrapes = sorted(worker.scrape_seconds)
+    r.context.append(f"tracker throughput phase: {done - ready:,.1f} s; {len(scrapes)} "
+                     f"/metrics scrapes to detect the end, {median(scrapes) * 1e3:,.0f} ms "
+                     f"median each, {sum(scrapes) / (done - ready):.1%} of the phase")
+    cpu_figure(r).tracker = cpu / n * 1e6
+    samples = await worker.samples(session.client)
+    outcomes = Counter({labels["outcome"]: int(value) for name, labels, value in samples
+                        if name == "tracker_events_total"
+                        and labels.get("topic") == worker.trade_topic})
+    live = await worker.usd_by_pair(session.client)
+    r.check("tracker totals (GET /totals/) equal the exact sums", live == usd_by_pair,
+            f"outcomes {dict(outcomes)}")
