@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.options import Options
+from services.tracker.metrics import LATENCY_BUCKETS
 
 NAN = math.nan
 
@@ -33,7 +34,7 @@ HOW_TO_READ = [
     "append -> table update: the topics use LogAppendTime, so a record's timestamp is the "
     "broker's append time; the tracker's tracker_processing_latency_seconds histogram is "
     "read before and after the load window and quantiles come from the bucket deltas "
-    "(coarse: bucket bounds 5, 10, 25, 50, 100, 250, 500 ms, 1, 2.5, 5, 10, 30 s). The "
+    f"(bucket bounds {', '.join(f'{bound * 1000:g}' for bound in LATENCY_BUCKETS)} ms). The "
     "baselines record now - append time per event exactly, after their fold (peer) or when "
     "getmany returns (raw), in the same steady load on their own topics.",
     "append -> table update is measured in a window with no scraping during the load; "

@@ -15,7 +15,9 @@ from services.tracker.domain.progress import Progress
 
 FAUST_PREFIX = "tracker_faust"
 COMMITMENT_LABELS = ("commitment_id", "pair", "sector", "metric")
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# Fine around 100 ms, the latency the service aims to stay under at steady load.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10,
+                   30)
 LAG_BUCKETS = (60, 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400, 5 * 365 * 86400)
 
 
