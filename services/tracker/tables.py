@@ -174,6 +174,14 @@ def local_reference(tables: TrackerTables) -> JSON:
 _MISSING = object()
 
 
+def stored_values(table: TableT) -> dict[str, JSON]:
+    """The dict under a table's in-memory store. The fold reads it directly: ``Table.get``
+    passes every read through Faust's collection layers and a sensor hook, and a missing
+    key (a new event's root entry, the common read) through a KeyError as well."""
+    values: dict[str, JSON] = table.data.data  # type: ignore[attr-defined]
+    return values
+
+
 @dataclass
 class BatchStore:
     """The fold's ``Store`` over the tables for one partition. It keeps the writes of a
@@ -193,14 +201,21 @@ class BatchStore:
     # The tables' values are the fold's own: a record changes them in place, and its
     # writes to the changelog say which months it changed (``ledger_update``).
     in_place: bool = True
+    stored: dict[str, dict[str, JSON]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        tables = (self.tables.ledgers, self.tables.roots, self.tables.references)
+        self.stored = {table.name: stored_values(table) for table in tables}
 
     @property
     def _reference_key(self) -> str:
         return reference_key(self.partition)
 
     def _get(self, table: TableT, key: str) -> JSON | None:
-        value = self.staged.get((table.name, key), _MISSING)
-        return table.get(key) if value is _MISSING else value  # type: ignore[return-value]
+        staged = self.staged.get((table.name, key), _MISSING)
+        if staged is _MISSING:
+            return self.stored[table.name].get(key)
+        return staged  # type: ignore[return-value]
 
     def _set(self, table: TableT, key: str, value: JSON) -> None:
         if value is not self._get(table, key):
