@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -41,22 +42,24 @@ class Gathered(Generic[Item]):
 
 
 class PeerClient:
-    """Requests to other workers, through one client session (and connection pool)
-    closed when the web server stops."""
+    """Requests to other workers through one client session (and connection pool), which
+    lives as long as the worker's web server: opened when it starts, closed when it
+    stops."""
 
     def __init__(self, web_app: web.Application) -> None:
         self._session: ClientSession | None = None
-        web_app.on_cleanup.append(self._close_session)
+        web_app.cleanup_ctx.append(self._session_while_serving)
+
+    async def _session_while_serving(self, _app: web.Application) -> AsyncIterator[None]:
+        async with ClientSession(timeout=PEER_TIMEOUT) as session:
+            self._session = session
+            yield
 
     @property
     def session(self) -> ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = ClientSession(timeout=PEER_TIMEOUT)
+        if self._session is None:
+            raise RuntimeError("peers are asked only while the web server runs")
         return self._session
-
-    async def _close_session(self, _app: web.Application) -> None:
-        if self._session is not None:
-            await self._session.close()
 
     async def forward(self, owner: URL, request: web.Request) -> web.Response:
         """The owner's answer to ``request``, with its status, type, tag and ``Vary``."""
