@@ -10,13 +10,13 @@ from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CollectorRegistry
 
 from services.tracker.agents import Pipeline
+from services.tracker.api.views import Views
 from services.tracker.app import create_faust_app
 from services.tracker.domain.ledger import HeadlineCache
 from services.tracker.metrics import FAUST_PREFIX, TrackerMetrics
 from services.tracker.monitor import LagMonitor
 from services.tracker.settings import Settings
 from services.tracker.tables import TrackerTables
-from services.tracker.views import Views
 
 
 @dataclass(frozen=True)

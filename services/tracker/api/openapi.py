@@ -1,5 +1,5 @@
 """The OpenAPI 3.1 document, built from the query and response models. ``OPERATIONS`` is
-also the list of routes the worker serves (``views.py`` registers exactly these), so a
+also the list of routes the worker serves (``views`` registers exactly these), so a
 view cannot go undocumented. Each operation carries examples: requests on the sample data
 (``make run``) with, where short enough to read, the exact answer - a test sends every one
 to a live worker and compares."""
@@ -40,7 +40,7 @@ class Example:
 @dataclass(frozen=True)
 class Operation:
     path: str
-    name: str  # the operationId, and the Views method answering it
+    name: str  # the operationId, and the method of views.Views answering it
     summary: str
     body: type[BaseModel] | None  # None: not JSON (Prometheus' text exposition)
     query: type[ViewQuery] | None = None

@@ -1,4 +1,5 @@
-"""Query parameters of every view, as pydantic models: the one place a query is read.
+"""Query parameters of every view, as pydantic models: the one place a query is read,
+with the representation it asks for.
 A bad query becomes a 400 whose message names the parameter; an unknown one is refused
 (a typo such as ``?sectr=energy`` would otherwise widen the answer silently)."""
 
@@ -21,6 +22,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from services.tracker.api.negotiation import Kind, negotiate
 from services.tracker.api.paging import DEFAULT_LIMIT, MAX_LIMIT, Key, decode_cursor
 from services.tracker.domain.periods import months_of
 from services.tracker.render import BadQuery
@@ -112,6 +114,13 @@ class SettlementQuery(ListQuery):
 
 
 Query = TypeVar("Query", bound=ViewQuery)
+
+
+def read_query(model: type[Query], request: web.Request) -> tuple[Query, Kind]:
+    """The query, and the representation to answer in: both refused (400, 406) before any
+    work is done."""
+    query = parse_query(model, request)
+    return query, negotiate(request.headers.get("Accept"), query.format)
 
 
 def parse_query(model: type[Query], request: web.Request) -> Query:
