@@ -13,11 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from faust.sensors.prometheus import PrometheusMonitor
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 
 
 class LagMonitor(PrometheusMonitor):
     """``PrometheusMonitor`` with its per-event hooks turned off."""
+
+    def __init__(self, metrics: FaustMetrics, **kwargs: Any) -> None:
+        super().__init__(metrics=metrics, **kwargs)
+        self.faust_metrics = metrics  # the base class keeps them, but as a private name
 
     def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
         return None
@@ -50,4 +54,4 @@ class LagMonitor(PrometheusMonitor):
 
     def on_send_error(self, producer: Any, exc: BaseException, state: Any) -> None:
         self.send_errors += 1
-        self._metrics.total_error_messages_sent.inc()
+        self.faust_metrics.total_error_messages_sent.inc()
