@@ -7,32 +7,9 @@ import ssl
 from typing import Any
 
 import faust
-from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from services.tracker.compat import TrackerApp
 from services.tracker.settings import Settings
-
-
-class IdempotentProducer(faust_aiokafka.Producer):
-    """Faust's producer with idempotence on: a send retried after a broker failover is
-    not written twice. faust-streaming 0.15.3 turns it on only inside transactions
-    (exactly_once; ``Producer._settings_extra``), which the tracker does not use."""
-
-    def _settings_extra(self) -> dict[str, Any]:
-        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
-
-
-class IdempotentTransport(faust_aiokafka.Transport):
-    Producer = IdempotentProducer
-
-
-class TrackerApp(faust.App):
-    """A Faust app whose changelog and topic writes go through ``IdempotentProducer``."""
-
-    def _new_transport(self) -> Any:
-        return IdempotentTransport(self.conf.broker_consumer, self)
-
-    def _new_producer_transport(self) -> Any:
-        return IdempotentTransport(self.conf.broker_producer, self)
 
 
 def broker_credentials(settings: Settings) -> faust.auth.Credentials | ssl.SSLContext | None:

@@ -1,11 +1,45 @@
-"""What the tracker uses of faust-streaming beyond its public API, in one place."""
+"""What the tracker uses of faust-streaming beyond its public API, in one place: each
+private name it reads, calls or overrides is reached here only. Of aiokafka the tracker
+uses the public API only.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, ConsumerT
 
 from services.tracker.errors import TrackerError
+
+# -- the producer -------------------------------------------------------------------------
+
+class IdempotentProducer(faust_aiokafka.Producer):
+    """Faust's producer with idempotence on: a send retried after a broker failover is
+    not written twice. faust-streaming turns it on only inside transactions
+    (exactly_once; ``Producer._settings_extra``), which the tracker does not use, and has
+    no setting for it."""
+
+    def _settings_extra(self) -> dict[str, Any]:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
+class IdempotentTransport(faust_aiokafka.Transport):
+    Producer = IdempotentProducer
+
+
+class TrackerApp(faust.App):
+    """A Faust app whose changelog and topic writes go through ``IdempotentProducer``.
+    Faust has no setting for the transport's class: its app makes one in
+    ``_new_transport`` and ``_new_producer_transport``."""
+
+    def _new_transport(self) -> Any:
+        return IdempotentTransport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> Any:
+        return IdempotentTransport(self.conf.broker_producer, self)
 
 
 def kafka_producer(app: faust.App) -> AIOKafkaProducer:
@@ -20,3 +54,39 @@ def kafka_producer(app: faust.App) -> AIOKafkaProducer:
             "faust-streaming's producer has no aiokafka producer at `_producer`: this "
             f"faust-streaming version ({faust.__version__}) is not the one the tracker pins")
     return producer
+
+
+# -- the consumer -------------------------------------------------------------------------
+
+async def committed_offsets(app: faust.App, tps: list[TP]) -> dict[TP, int | None]:
+    """The group's committed offsets of partitions (None: never committed), asked of the
+    broker by the aiokafka consumer under Faust's. Faust has no public call for it: its
+    aiokafka consumer lives in a thread of its own, reached as Faust's own
+    ``seek_to_committed`` does (``_thread.call_thread`` with
+    ``_thread._ensure_consumer()``)."""
+    thread = app.consumer._thread  # type: ignore[attr-defined]
+    consumer = thread._ensure_consumer()
+
+    async def ask() -> dict[TP, int | None]:
+        return {tp: await consumer.committed(TopicPartition(tp.topic, tp.partition))
+                for tp in tps}
+    offsets: dict[TP, int | None] = await thread.call_thread(ask)
+    return offsets
+
+
+def forget_gap(consumer: ConsumerT, tp: TP) -> None:
+    """Drop the range of offsets Faust's consumer noted as skipped in ``tp``. After a jump
+    ahead, Faust drops the records in between and its next commit counts that gap as
+    processed (faust-streaming/faust#216, #221); the continuity guard reads them again,
+    so the gap must not be committed. Faust has no public call to clear it."""
+    consumer._gap.pop(tp, None)  # type: ignore[attr-defined]
+
+
+# -- the tables ---------------------------------------------------------------------------
+
+def note_key_partition(store: Any, key: Any, partition: int) -> None:
+    """Note which partition a key of Faust's in-memory store came from, as the store's own
+    ``apply_changelog_batch`` does: after a rebalance, the store drops the keys of the
+    partitions no longer assigned here by these notes. A table that applies its changelog
+    itself bypasses that method, and the store has no public call for the note."""
+    store._key_partition[key] = partition

@@ -30,7 +30,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
-from aiokafka import TopicPartition
+
+from services.tracker import compat
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +57,9 @@ Offsets = Callable[[list[Any]], Awaitable[dict[Any, int | None]]]
 
 
 def committed_offsets(app: faust.App) -> Offsets:
-    """The group's committed offsets of partitions (None: never committed), asked of the
-    broker through Faust's consumer. Faust has no public call for it: its aiokafka consumer
-    lives in a thread of its own, reached as Faust's own ``seek_to_committed`` does
-    (``_thread.call_thread``)."""
+    """The group's committed offsets of partitions (None: never committed)."""
     async def committed(tps: list[Any]) -> dict[Any, int | None]:
-        thread = app.consumer._thread  # type: ignore[attr-defined]
-        consumer = thread._ensure_consumer()
-
-        async def ask() -> dict[Any, int | None]:
-            return {tp: await consumer.committed(TopicPartition(tp.topic, tp.partition))
-                    for tp in tps}
-        offsets: dict[Any, int | None] = await thread.call_thread(ask)
-        return offsets
+        return await compat.committed_offsets(app, tps)
     return committed
 
 
@@ -213,7 +204,7 @@ class OffsetContinuity:
                 await self._seek(tp, expected)
                 # Faust noted the skipped range as a gap, which its next commit would count
                 # as processed; the records are read again, so the gap must go.
-                consumer._gap.pop(tp, None)  # type: ignore[attr-defined]
+                compat.forget_gap(consumer, tp)
                 delay = self.seek_retry
         finally:
             self.pending_seeks.pop(tp, None)

@@ -20,6 +20,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from faust.types import EventT, TableT
 
+from services.tracker.compat import note_key_partition
 from services.tracker.domain.ledger import JSON, ledger_update, with_update
 from services.tracker.domain.reference import empty_reference
 from services.tracker.partitioning import partition_of
@@ -86,9 +87,7 @@ class LedgerTable(faust.Table):
             store[pair] = with_update(store.get(pair), pair, update)
             # Dead updates found here were deleted before the crash or will be compacted.
             self.latest.add(pair, offset, update["months"])
-            # The in-memory store's own bookkeeping (as its apply_changelog_batch does): it
-            # drops the keys of partitions no longer assigned here after a rebalance.
-            store._key_partition[pair] = event.message.partition
+            note_key_partition(store, pair, event.message.partition)
 
 
 class RootTable(faust.Table):
@@ -100,7 +99,7 @@ class RootTable(faust.Table):
             entries: JSON | None = event.value  # type: ignore[assignment]  # JSON-decoded
             for key, entry in (entries or {}).items():
                 store[key] = entry
-                store._key_partition[key] = event.message.partition  # as in LedgerTable
+                note_key_partition(store, key, event.message.partition)
 
 
 @dataclass(frozen=True)
