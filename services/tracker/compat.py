@@ -1,18 +1,31 @@
-"""What the tracker uses of faust-streaming beyond its public API, in one place: each
-private name it reads, calls or overrides is reached here only. Of aiokafka the tracker
-uses the public API only.
+"""What the tracker uses of faust-streaming beyond its public API, in one place, and the
+start-up ``check`` that the installed faust-streaming still has all of it.
+
+Each private name of faust-streaming the tracker reads, calls or overrides is reached
+here only, and listed in ``RELIED_ON``: a faust-streaming other than the pinned one that
+renamed or dropped one stops the worker at start-up with the name, instead of failing in
+the middle of a rebalance or silently skipping an override. Of aiokafka the tracker uses
+the public API only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer, TopicPartition
+from faust.stores import memory as faust_memory
+from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerT
 
 from services.tracker.errors import TrackerError
+
+# The faust-streaming version whose private names ``RELIED_ON`` lists (pyproject.toml pins
+# it; a unit test keeps the two equal).
+PINNED_FAUST = "0.15.3"
+
 
 # -- the producer -------------------------------------------------------------------------
 
@@ -52,7 +65,8 @@ def kafka_producer(app: faust.App) -> AIOKafkaProducer:
     if not isinstance(producer, AIOKafkaProducer):
         raise TrackerError(
             "faust-streaming's producer has no aiokafka producer at `_producer`: this "
-            f"faust-streaming version ({faust.__version__}) is not the one the tracker pins")
+            f"faust-streaming version ({faust.__version__}) is not the one the tracker pins "
+            f"({PINNED_FAUST})")
     return producer
 
 
@@ -90,3 +104,51 @@ def note_key_partition(store: Any, key: Any, partition: int) -> None:
     partitions no longer assigned here by these notes. A table that applies its changelog
     itself bypasses that method, and the store has no public call for the note."""
     store._key_partition[key] = partition
+
+
+# -- the start-up check -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Reliance:
+    """A private name of a faust-streaming class the tracker relies on. ``set_by``: for an
+    attribute each instance gets, the method of ``owner`` that sets it."""
+
+    owner: type
+    name: str
+    set_by: str | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.owner.__module__}.{self.owner.__qualname__}.{self.name}"
+
+    def holds(self) -> bool:
+        if self.set_by is None:
+            return hasattr(self.owner, self.name)
+        # An instance attribute exists only once the app has made the instance, as the
+        # worker starts: the name is looked for in the code of the method that sets it.
+        method = getattr(self.owner, self.set_by, None)
+        code = getattr(method, "__code__", None)
+        return code is not None and self.name in code.co_names
+
+
+RELIED_ON = (
+    Reliance(faust_aiokafka.Producer, "_settings_extra"),  # IdempotentProducer
+    Reliance(faust.App, "_new_transport"),  # TrackerApp
+    Reliance(faust.App, "_new_producer_transport"),  # TrackerApp
+    Reliance(faust_aiokafka.Producer, "_producer"),  # kafka_producer
+    Reliance(faust_aiokafka.Consumer, "_thread", set_by="__init__"),  # committed_offsets
+    Reliance(faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer"),  # committed_offsets
+    Reliance(faust_consumer.Consumer, "_gap", set_by="__init__"),  # forget_gap
+    Reliance(faust_memory.Store, "_key_partition", set_by="__post_init__"),  # note_key_partition
+)
+
+
+def check() -> None:
+    """Stop with a one-line ``TrackerError`` naming the first private name of
+    faust-streaming that the tracker relies on and the installed version lacks."""
+    for reliance in RELIED_ON:
+        if not reliance.holds():
+            raise TrackerError(
+                f"faust-streaming {faust.__version__} has no `{reliance.qualified_name}`, "
+                "which the tracker relies on (services/tracker/compat.py): install the "
+                f"pinned faust-streaming=={PINNED_FAUST}")

@@ -9,6 +9,7 @@ import faust
 from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CollectorRegistry
 
+from services.tracker import compat
 from services.tracker.agents import Pipeline
 from services.tracker.api.views import Views
 from services.tracker.app import create_faust_app
@@ -34,6 +35,7 @@ GC_YOUNG_THRESHOLD = 100_000
 
 
 def build_tracker(settings: Settings) -> Tracker:
+    compat.check()
     # The fold keeps many small long-lived objects (ledger months, root entries); with the
     # default thresholds the collector walks them over and over (a third of the fold's time
     # in a profile). Young garbage is still collected, in larger steps.
