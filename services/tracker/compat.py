@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from faust.stores import memory as faust_memory
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, ConsumerT
+from faust.types import TP, ConsumerT, TableT
 
 from services.tracker.errors import TrackerError
 
@@ -106,6 +106,14 @@ def note_key_partition(store: Any, key: Any, partition: int) -> None:
     store._key_partition[key] = partition
 
 
+def stored_values(table: TableT) -> dict[str, Any]:
+    """The dict under a table's in-memory store. The fold reads it directly: ``Table.get``
+    passes every read through Faust's collection layers and a sensor hook, and a missing
+    key (a new event's root entry, the common read) through a KeyError as well."""
+    values: dict[str, Any] = table.data.data  # type: ignore[attr-defined]
+    return values
+
+
 # -- the start-up check -------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -140,15 +148,16 @@ RELIED_ON = (
     Reliance(faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer"),  # committed_offsets
     Reliance(faust_consumer.Consumer, "_gap", set_by="__init__"),  # forget_gap
     Reliance(faust_memory.Store, "_key_partition", set_by="__post_init__"),  # note_key_partition
+    Reliance(faust_memory.Store, "data", set_by="__post_init__"),  # stored_values
 )
 
 
 def check() -> None:
-    """Stop with a one-line ``TrackerError`` naming the first private name of
-    faust-streaming that the tracker relies on and the installed version lacks."""
-    for reliance in RELIED_ON:
-        if not reliance.holds():
-            raise TrackerError(
-                f"faust-streaming {faust.__version__} has no `{reliance.qualified_name}`, "
-                "which the tracker relies on (services/tracker/compat.py): install the "
-                f"pinned faust-streaming=={PINNED_FAUST}")
+    """Stop with a one-line ``TrackerError`` naming every private name of faust-streaming
+    that the tracker relies on and the installed version lacks."""
+    missing = [f"`{reliance.qualified_name}`" for reliance in RELIED_ON if not reliance.holds()]
+    if missing:
+        raise TrackerError(
+            f"faust-streaming {faust.__version__} has no {', '.join(missing)}, which the "
+            "tracker relies on (services/tracker/compat.py): install the pinned "
+            f"faust-streaming=={PINNED_FAUST}")

@@ -20,7 +20,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from faust.types import EventT, TableT
 
-from services.tracker.compat import note_key_partition
+from services.tracker.compat import note_key_partition, stored_values
 from services.tracker.domain.ledger import JSON, ledger_update, with_update
 from services.tracker.domain.reference import empty_reference
 from services.tracker.partitioning import partition_of
@@ -171,14 +171,6 @@ def local_reference(tables: TrackerTables) -> JSON:
 
 
 _MISSING = object()
-
-
-def stored_values(table: TableT) -> dict[str, JSON]:
-    """The dict under a table's in-memory store. The fold reads it directly: ``Table.get``
-    passes every read through Faust's collection layers and a sensor hook, and a missing
-    key (a new event's root entry, the common read) through a KeyError as well."""
-    values: dict[str, JSON] = table.data.data  # type: ignore[attr-defined]
-    return values
 
 
 @dataclass

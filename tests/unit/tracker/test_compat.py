@@ -51,7 +51,8 @@ def test_the_message_in_full(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(memory.Store, "__post_init__", lambda self: None)
     assert refusal() == (
         f"faust-streaming {faust.__version__} has no "
-        "`faust.stores.memory.Store._key_partition`, which the tracker relies on "
+        "`faust.stores.memory.Store._key_partition`, `faust.stores.memory.Store.data`, "
+        "which the tracker relies on "
         "(services/tracker/compat.py): install the pinned faust-streaming==0.15.3")
 
 
