@@ -21,7 +21,8 @@ from bench.common import Child, PeerUnavailable, ensure_peer_python
 from bench.options import Options
 from bench.report import Report
 from bench.worker import TrackerWorker
-from services.tracker.broker import EmbeddedKafka, free_port
+from services.tracker.broker import EmbeddedKafka
+from tests.ports import free_port
 
 Result = TypeVar("Result")
 

@@ -19,7 +19,7 @@ import httpx
 from bench.common import PROJECT_ROOT, Samples, events_folded, parse_metrics
 from bench.proto import cpu_seconds, vm_hwm_kib
 from services.tracker.api.paging import MAX_LIMIT
-from services.tracker.broker import free_port
+from tests.ports import free_port
 
 
 @dataclass

@@ -22,8 +22,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.tracker.broker import EmbeddedKafka, free_port
+from services.tracker.broker import EmbeddedKafka
 from tests.integration.independent_fold import Expected, expected_value_usd
+from tests.ports import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = PROJECT_ROOT / "data" / "sample.jsonl"

@@ -8,7 +8,8 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.tracker.broker import EmbeddedKafka, free_port
+from services.tracker.broker import EmbeddedKafka
+from tests.ports import free_port
 
 
 async def _roundtrip(bootstrap: str, topic: str, values: list[bytes]) -> list[bytes]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.tracker.broker import EmbeddedKafka, free_port
+from services.tracker.broker import EmbeddedKafka
 from tests.integration.conftest import Deployment, Worker, wait_until
 from tests.integration.reliability import (
     RetryingProducer,
@@ -20,6 +20,7 @@ from tests.integration.reliability import (
     totals_equal,
     year_totals,
 )
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 

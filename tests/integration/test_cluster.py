@@ -20,7 +20,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from services.tracker.broker import free_port
 from services.tracker.cluster import WORKER_SETTINGS, LocalCluster
 from tests.integration.conftest import Deployment, Worker, wait_until
 from tests.integration.reliability import (
@@ -32,6 +31,7 @@ from tests.integration.reliability import (
     year_totals,
 )
 from tests.integration.test_chaos import start_together
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.timeout(300)]
 

@@ -16,21 +16,11 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from services.tracker.broker import free_port, port_is_open
 from tests.integration.conftest import PROJECT_ROOT, SAMPLE, wait_until
 from tests.integration.independent_fold import Expected
+from tests.ports import free_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.timeout(420)]
-
-
-def free_run(count: int) -> int:
-    """The first of ``count`` consecutive ports that are all free now."""
-    for _ in range(50):
-        first = free_port()
-        if first + count < 65536 and not any(port_is_open("127.0.0.1", first + offset)
-                                              for offset in range(count)):
-            return first
-    raise AssertionError(f"no {count} consecutive free ports")
 
 
 def replication_of(bootstrap: str) -> dict[str, tuple[set[int], str]]:

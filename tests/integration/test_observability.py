@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from ops.grafana.build_dashboard import promql_expressions
-from services.tracker.broker import free_port
 from tests.integration.conftest import PROJECT_ROOT, Deployment, Worker, wait_until
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 

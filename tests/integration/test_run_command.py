@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from services.tracker.broker import free_port
 from tests.integration.conftest import PROJECT_ROOT, wait_until
+from tests.ports import free_port
 
 SAMPLE = PROJECT_ROOT / "data" / "sample.jsonl"
 

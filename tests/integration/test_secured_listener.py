@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from services.tracker.broker import EmbeddedKafka, free_port
+from services.tracker.broker import EmbeddedKafka
 from tests.integration.conftest import SAMPLE, Deployment, wait_until
 from tests.integration.independent_fold import Expected
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
