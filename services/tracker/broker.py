@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -20,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from services.tracker import processes
 from services.tracker.errors import BrokerError
 
 log = logging.getLogger(__name__)
@@ -52,12 +50,6 @@ def new_cluster_id() -> str:
         candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not candidate.startswith("-"):
             return candidate
-
-
-def port_is_open(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
 
 
 @dataclass(frozen=True)
@@ -141,15 +133,7 @@ class EmbeddedKafka:
         return True
 
     def running_pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
+        return processes.running_pid(self.pid_file)
 
     def start(self, timeout: float = 90.0) -> int:
         """Start the broker in the background (unless it runs already) and wait until ready."""
@@ -165,32 +149,21 @@ class EmbeddedKafka:
         """Format on first start and start the process, without waiting: a node of a quorum
         is ready only once enough of the others run too."""
         for busy in (self.port, self.controller_port):
-            if port_is_open(self.host, busy):
+            if processes.port_is_open(self.host, busy):
                 raise BrokerError(f"port {busy} on {self.host} is taken by another process; "
                                   "set TRACKER_BROKER_PORT / TRACKER_BROKER_CONTROLLER_PORT")
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._write_properties()
         self.format_storage(cluster_id)
-        with open(self.data_dir / "logs" / "broker.out", "ab") as out:
-            process = subprocess.Popen(
-                self._java("kafka.Kafka", str(self.properties_file)),
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
-        self.pid_file.write_text(str(process.pid))
+        process = processes.start_detached(self._java("kafka.Kafka", str(self.properties_file)),
+                                           self.data_dir / "logs" / "broker.out", self.pid_file)
         log.info("Started Kafka node %d, pid %d, on %s", self.node_id, process.pid,
                  self.bootstrap)
         return process
 
     def kill(self) -> bool:
         """kill -9: no controlled shutdown, no flush (the chaos tests)."""
-        pid = self.running_pid()
-        if pid is None:
-            return False
-        os.kill(pid, signal.SIGKILL)
-        while _alive(pid):
-            time.sleep(0.05)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return processes.kill(self.pid_file)
 
     def wait_ready(self, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
         """Wait until the broker answers a metadata request."""
@@ -199,53 +172,25 @@ class EmbeddedKafka:
             if process is not None and process.poll() is not None:
                 raise BrokerError(f"the broker exited with code {process.returncode}; "
                                   f"see {self.data_dir / 'logs'}")
-            if port_is_open(self.host, self.port) and _metadata_answers(self.bootstrap):
+            if processes.port_is_open(self.host, self.port) and _metadata_answers(self.bootstrap):
                 return
             time.sleep(0.3)
         raise BrokerError(f"the broker did not become ready on {self.bootstrap} in {timeout:.0f}s")
 
     def signal_stop(self) -> None:
         """Ask the broker to stop (SIGTERM) without waiting for it."""
-        pid = self.running_pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
+        processes.terminate(self.pid_file)
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """Stop the broker cleanly (SIGTERM, then SIGKILL after ``timeout``)."""
-        pid = self.running_pid()
-        if pid is None:
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                break
-            time.sleep(0.2)
-        else:
-            log.warning("Broker pid %d ignored SIGTERM for %.0fs; killing it", pid, timeout)
-            os.kill(pid, signal.SIGKILL)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        """Stop the broker cleanly (SIGTERM, then SIGKILL after ``timeout``); return whether
+        it was running."""
+        return processes.stop(self.pid_file, timeout)
 
 
 def _without(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
     return text
-
-
-def _alive(pid: int) -> bool:
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _metadata_answers(bootstrap: str) -> bool:

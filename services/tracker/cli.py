@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from services.tracker.broker import EmbeddedKafka, port_is_open
+from services.tracker import processes
+from services.tracker.broker import EmbeddedKafka
 from services.tracker.cluster import WEB_PORTS, LocalCluster, worker_environment
 from services.tracker.errors import TrackerError
 from services.tracker.preflight import check_connection
@@ -106,50 +104,6 @@ def _worker_pid_file(settings: Settings) -> Path:
     return settings.data_dir / f"{settings.worker_id}.pid"
 
 
-def _running(pid_file: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return None
-    return pid
-
-
-def wait_healthy(url: str, timeout: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        try:
-            if httpx.get(f"{url}/health/", timeout=2).status_code == 200:
-                return time.monotonic() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise TrackerError(f"the worker at {url} did not become ready in {timeout:.0f}s")
-
-
-def events_handled(url: str) -> float:
-    """Records the worker has handled from the contract topics (any outcome)."""
-    text = httpx.get(f"{url}/metrics", timeout=5).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("tracker_events_total{") and "released-pending" not in line)
-
-
-def wait_folded(urls: list[str], sent: int, timeout: float) -> None:
-    """Until every sent record has an outcome (each worker counts the partitions it owns)
-    and the commitments stop changing."""
-    deadline = time.monotonic() + timeout
-    previous = None
-    while time.monotonic() < deadline:
-        if sum(events_handled(url) for url in urls) >= sent:
-            current = httpx.get(f"{urls[0]}/commitments/", timeout=10).text
-            if current == previous:
-                return
-            previous = current
-        time.sleep(1.0)
-    err.print(f"[yellow]The worker has not folded all {sent} records in {timeout:.0f}s; "
-              "the figures below may still change.[/yellow]")
-
-
 @cli.command()
 def up(
     sample: Annotated[Path | None, typer.Option(help="JSON Lines file to load once.")] = None,
@@ -159,7 +113,7 @@ def up(
     broker_start()
     start_worker(settings)
     with console.status("Waiting for the worker to recover its tables..."):
-        seconds = wait_healthy(settings.web_url, 120)
+        seconds = processes.wait_healthy(settings.web_url, 120)
     console.print(f"Worker ready at [bold]{settings.web_url}[/bold] after {seconds:.1f}s")
     load_sample_once(settings, sample, [settings.web_url])
     status(url=settings.web_url)
@@ -174,34 +128,19 @@ def start_worker(settings: Settings, env: dict[str, str] | None = None) -> None:
     """`tracker worker` in the background with ``env`` added to this environment (it must
     describe ``settings``), unless its pid file names a running process."""
     pid_file = _worker_pid_file(settings)
-    if _running(pid_file) is not None:
+    if processes.running_pid(pid_file) is not None:
         return
-    if port_is_open(settings.web_bind, settings.web_port):
+    if processes.port_is_open(settings.web_bind, settings.web_port):
         err.print(f"[red]Port {settings.web_port} is taken[/red]; set TRACKER_WEB_PORT.")
         raise typer.Exit(1)
-    logs = settings.data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    with open(logs / f"{settings.worker_id}.log", "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "services.tracker.cli", "worker"],
-                                   env={**os.environ, **(env or {})},
-                                   stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    pid_file.write_text(str(process.pid))
+    processes.start_detached([sys.executable, "-m", "services.tracker.cli", "worker"],
+                             settings.data_dir / "logs" / f"{settings.worker_id}.log", pid_file,
+                             env={**os.environ, **(env or {})})
 
 
 def stop_worker(settings: Settings) -> None:
-    pid_file = _worker_pid_file(settings)
-    pid = _running(pid_file)
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            if _running(pid_file) is None:
-                break
-            time.sleep(0.2)
-        else:
-            os.kill(pid, signal.SIGKILL)
+    if processes.stop(_worker_pid_file(settings), timeout=20):
         console.print(f"Worker {settings.worker_id} stopped.")
-    pid_file.unlink(missing_ok=True)
 
 
 def load_sample_once(settings: Settings, sample: Path | None, urls: list[str]) -> None:
@@ -210,7 +149,10 @@ def load_sample_once(settings: Settings, sample: Path | None, urls: list[str]) -
         sent = send_file(settings, sample, allow_invalid=True)
         marker.write_text(str(sample))
         with console.status("Waiting for the workers to fold the sample..."):
-            wait_folded(urls, sent, timeout=180)
+            folded = processes.wait_folded(urls, sent, timeout=180)
+        if not folded:
+            err.print(f"[yellow]The worker has not folded all {sent} records in 180s; "
+                      "the figures below may still change.[/yellow]")
     elif sample is not None:
         console.print(f"Sample already loaded ({marker} exists); not sending it again.")
 
@@ -264,7 +206,7 @@ def cluster_up(
         start_worker(settings, env)
     with console.status("Waiting for the workers to recover their tables..."):
         for settings, _ in workers:
-            seconds = wait_healthy(settings.web_url, 180)
+            seconds = processes.wait_healthy(settings.web_url, 180)
             console.print(f"Worker {settings.worker_id} ready at [bold]{settings.web_url}"
                           f"[/bold] after {seconds:.1f}s")
     urls = [settings.web_url for settings, _ in workers]
@@ -297,7 +239,7 @@ def cluster_status() -> None:
         console.print(f"Kafka node {node.node_id} ({node.bootstrap}): "
                       + (f"running, pid {pid}" if pid else "not running"))
     for settings, _ in workers:
-        pid = _running(_worker_pid_file(settings))
+        pid = processes.running_pid(_worker_pid_file(settings))
         down += pid is None
         console.print(f"Worker {settings.worker_id} ({settings.web_url}): "
                       + (f"running, pid {pid}" if pid else "not running"))
