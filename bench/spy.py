@@ -10,7 +10,8 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
 _FRAMEWORK = ("asyncio/", "typer/", "<frozen", "(runpy", "mode/worker.py", "selectors.py",
-              "services/tracker/cli.py", "mode/utils/", "threading.py")
+              "services/tracker/cli.py", "services/tracker/commands/", "mode/utils/",
+              "threading.py")
 
 
 def _where(frame: str) -> str:
