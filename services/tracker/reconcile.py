@@ -10,8 +10,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import httpx
-
 from services.tracker.api.figures import figure_text
 from services.tracker.api.models import Progress
 from services.tracker.domain.fold import ReplayReport, replay
@@ -19,6 +17,7 @@ from services.tracker.domain.ledger import buckets_of, totals
 from services.tracker.domain.progress import commitment_pair, progress
 from services.tracker.domain.reference import is_defined
 from services.tracker.domain.validation import Kind
+from services.tracker.listing import every_item
 from services.tracker.log import read_to_end
 from services.tracker.settings import Settings
 
@@ -92,18 +91,6 @@ def compare(result: Reconciliation, what: str, expected: dict[Any, Any],
         if log_value is None or live_value is None or not same(log_value, live_value):
             result.differences.append((what, "/".join(map(str, key)) if isinstance(key, tuple)
                                        else str(key), str(log_value), str(live_value)))
-
-
-def every_item(url: str, path: str) -> list[Any]:
-    """Every item of a list view, page after page."""
-    items: list[Any] = []
-    link: str | None = path
-    with httpx.Client(base_url=url, timeout=60) as client:
-        while link is not None:
-            page = client.get(link).raise_for_status().json()
-            items += page["items"]
-            link = page["next"]
-    return items
 
 
 def reconcile(settings: Settings, url: str) -> Reconciliation:

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from services.tracker.commands.console import console, err, load_settings
+from services.tracker.listing import every_item
 from services.tracker.preflight import check_connection
 
 
@@ -23,20 +24,21 @@ def status(
     base = url or load_settings().web_url
     params = {"as_of": as_of} if as_of else {}
     try:
-        answer = httpx.get(f"{base}/commitments/", params=params, timeout=15)
+        items = every_item(base, "/commitments/", params, timeout=15)
+    except httpx.HTTPStatusError as error:
+        answer = error.response
+        err.print(f"[red]{base} answered {answer.status_code}:[/red] {answer.text}")
+        raise typer.Exit(1) from None
     except httpx.HTTPError as error:
         err.print(f"[red]Cannot reach the worker at {base}:[/red] {error}")
         raise typer.Exit(1) from None
-    if answer.status_code != 200:
-        err.print(f"[red]{base} answered {answer.status_code}:[/red] {answer.text}")
-        raise typer.Exit(1)
     table = Table(title=f"Commitments as of {as_of}" if as_of else "Commitments")
     for column in ("commitment", "pair", "sector", "basis", "target", "achieved", "ratio",
                    "projected", "status"):
         table.add_column(column, no_wrap=True)
     colour = {"achieved": "green", "on_track": "green", "at_risk": "yellow",
               "off_track": "red", "withdrawn": "dim"}
-    for item in answer.json()["items"]:
+    for item in items:
         table.add_row(item["commitment_id"], item["pair"], item["sector"], item["basis"],
                       _money(item["target"], item["metric"]),
                       _money(item["achieved"], item["metric"]),
