@@ -10,7 +10,7 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
 _FRAMEWORK = ("asyncio/", "typer/", "<frozen", "(runpy", "mode/worker.py", "selectors.py",
-              "services/tracker/cli.py", "services/tracker/commands/", "mode/utils/",
+              "services/tracker/commands/", "mode/utils/",
               "threading.py")
 
 

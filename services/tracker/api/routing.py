@@ -19,6 +19,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from yarl import URL
 
 from services.tracker.domain.ledger import JSON
+from services.tracker.partitioning import partition_of
 from services.tracker.render import BadQuery
 from services.tracker.settings import Settings
 from services.tracker.tables import TrackerTables
@@ -133,10 +134,17 @@ class Routing:
         log.info("Partitions of %s by worker after the rebalance: %s", topic, owners)
 
     def owner(self, pair: str) -> URL:
-        try:
-            return URL(str(self.app.assignor.key_store(self._topic(), pair.encode())))
-        except KeyError:
-            raise BadQuery("partitions are being assigned; try again shortly", 503) from None
+        """The worker whose partition of the ledgers holds ``pair``, by the assignment and
+        the tracker's own partitioner. Faust's ``key_store`` asks its producer's
+        partitioner instead, which has no partitions to choose from before the producer
+        has fetched the changelog topic's metadata: a worker that had written nothing
+        yet answered 500 ("'NoneType' object is not iterable")."""
+        topic = self._topic()
+        partition = partition_of(pair, self.settings.partitions)
+        for host, assigned in self.app.assignor.table_metadata(topic).items():
+            if partition in assigned.get(topic, ()):
+                return URL(str(host))
+        raise BadQuery("partitions are being assigned; try again shortly", 503)
 
     def is_me(self, url: URL) -> bool:
         return (url.host, url.port) == (self.settings.web_host, self.settings.web_port)

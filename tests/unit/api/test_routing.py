@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import SimpleNamespace
 
 import pytest
 from aiohttp import web
@@ -13,8 +14,10 @@ from aiohttp.test_utils import TestServer, make_mocked_request
 from yarl import URL
 
 from services.tracker.api import models
-from services.tracker.api.routing import FORWARDED, PeerClient
+from services.tracker.api.routing import FORWARDED, PeerClient, Routing
+from services.tracker.partitioning import partition_of
 from services.tracker.render import BadQuery
+from services.tracker.settings import Settings
 
 PeerHandler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -122,3 +125,36 @@ async def test_an_unreachable_peer_is_a_503(client: PeerClient) -> None:
         await client.gather([gone], request, models.Share)
     assert raised.value.status == 503
     assert str(gone) in raised.value.message
+
+
+LEDGERS = "tracker-ledgers-changelog"
+
+
+def routing_over(distribution: dict[str, dict[str, list[int]]]) -> Routing:
+    """Routing for a worker whose assignor holds ``distribution`` (worker URL -> topic ->
+    partitions) and whose producer has no metadata yet: nothing may ask it."""
+    app = SimpleNamespace(
+        web=SimpleNamespace(web_app=web.Application()),
+        on_rebalance_complete=SimpleNamespace(connect=lambda receiver: None),
+        assignor=SimpleNamespace(table_metadata=lambda topic: {
+            url: {name: tps for name, tps in topics.items() if name == topic}
+            for url, topics in distribution.items()}),
+        producer=None)
+    tables = SimpleNamespace(ledgers=SimpleNamespace(
+        changelog_topic=SimpleNamespace(get_topic_name=lambda: LEDGERS)))
+    return Routing(app, Settings(partitions=4), tables)  # type: ignore[arg-type]
+
+
+def test_the_owner_of_a_pair_is_the_worker_assigned_its_partition() -> None:
+    mine = partition_of("IN-RU", 4)
+    others = [partition for partition in range(4) if partition != mine]
+    routing = routing_over({"http://a:6066": {LEDGERS: others, "other-topic": [mine]},
+                            "http://b:6067": {LEDGERS: [mine]}})
+    assert routing.owner("IN-RU") == URL("http://b:6067")
+    assert not routing.owns("IN-RU")  # this worker is 127.0.0.1:6066
+
+
+def test_a_pair_whose_partition_nobody_holds_yet_is_a_503() -> None:
+    with pytest.raises(BadQuery) as refused:
+        routing_over({}).owner("IN-RU")
+    assert refused.value.status == 503
