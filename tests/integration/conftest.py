@@ -166,6 +166,34 @@ class Deployment:
             return records
         return asyncio.run(read())
 
+    def consume_to_end(self, topic: str, timeout: float = 30.0) -> list[Any]:
+        """Every record of ``topic``, read from the start to (at least) its end offsets as of
+        the call: unlike ``consume_all``, it cannot stop short of a record already there."""
+        async def read() -> list[Any]:
+            consumer = AIOKafkaConsumer(self.topic(topic), bootstrap_servers=self.kafka.bootstrap,
+                                        auto_offset_reset="earliest", enable_auto_commit=False,
+                                        group_id=None)
+            await consumer.start()
+            records: list[Any] = []
+            try:
+                ends = await consumer.end_offsets(list(consumer.assignment()))
+                deadline = time.monotonic() + timeout
+
+                async def short_of_the_end() -> bool:
+                    return any([await consumer.position(tp) < end for tp, end in ends.items()])
+
+                while await short_of_the_end():
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"{topic} not read to its end offsets {ends} "
+                                             f"in {timeout}s ({len(records)} records read)")
+                    batch = await consumer.getmany(timeout_ms=500)
+                    for messages in batch.values():
+                        records.extend(messages)
+            finally:
+                await consumer.stop()
+            return records
+        return asyncio.run(read())
+
     def run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "services.tracker.cli", *args],
                               cwd=PROJECT_ROOT, env=self.base_env, capture_output=True,

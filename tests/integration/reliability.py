@@ -1,6 +1,7 @@
 """Helpers of the reliability tests (chaos, bad input, HTTP fuzzing): event streams with
 known sums, producers that report where each record landed or that retry across a broker
-outage, and readers of the worker's totals and Prometheus counters."""
+outage, readers of the worker's totals and Prometheus counters, and a check that the
+deployment's consumer groups have committed everything sent."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from services.tracker.broker import EmbeddedKafka
@@ -168,8 +170,9 @@ class RetryingProducer:
                             with contextlib.suppress(Exception):
                                 await asyncio.wait_for(producer.stop(), 5)
                             producer = None
-                        await asyncio.sleep(0.5)
+                        await asyncio.sleep(0.5)  # back off: the broker may still be away
                 self.acknowledged += len(chunk)
+                # Paced: the stream lasts long enough for the chaos to happen while it flows.
                 await asyncio.sleep(self.pause)
         finally:
             if producer is not None:
@@ -211,3 +214,55 @@ def events_counted(worker: Worker) -> dict[tuple[str, str], float]:
     samples = metric_samples(worker.get("/metrics").text, "tracker_events_total")
     return {(dict(labels)["topic"], dict(labels)["outcome"]): value
             for labels, value in samples.items()}
+
+
+INPUT_TOPICS = ("trade-transactions", "energy-transactions", "defense-transactions",
+                "commitments", "fx-rates")
+
+
+def caught_up(deployment: Deployment) -> bool:
+    """True when the intake's group has committed every record of the input topics and
+    then the fold's group every ledger-input record: whatever was sent has been forwarded,
+    folded and its changelog writes flushed, so nothing is still on its way to change a
+    total. Otherwise ValueError naming the records left, which ``wait_until`` reports if
+    they last."""
+    app_id = deployment.base_env["TRACKER_APP_ID"]
+    # In this order: once the intake has committed, its last batch is on ledger-input, so
+    # the fold's end offsets read next include it.
+    stages = ((f"{app_id}-intake", INPUT_TOPICS), (app_id, ("tracker-ledger-input",)))
+    for group, topics in stages:
+        try:
+            behind = asyncio.run(uncommitted(deployment.kafka.bootstrap, group,
+                                             [deployment.topic(name) for name in topics]))
+        except KafkaError as error:  # e.g. the group coordinator moving: asked again
+            raise ValueError(f"offsets of {group} unknown: {error!r}") from error
+        if behind:
+            raise ValueError(f"{group} has not committed {sum(behind.values())} record(s): "
+                             f"{behind}")
+    return True
+
+
+async def uncommitted(bootstrap: str, group: str, topics: list[str]) -> dict[str, int]:
+    """'topic[partition]' -> records past ``group``'s committed offset, where there are any."""
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        await admin.start()
+        try:
+            partitions = list(consumer.assignment())
+            if {tp.topic for tp in partitions} != set(topics):  # else nothing to compare
+                raise ValueError(f"partitions of {topics} not all known: {partitions}")
+            ends = await consumer.end_offsets(partitions)
+            committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        finally:
+            await admin.close()
+    finally:
+        await consumer.stop()
+    left = {}
+    for tp, end in sorted(ends.items()):
+        # Offset -1 (or no entry): the group never committed this partition.
+        done = max(committed[tp].offset, 0) if tp in committed else 0
+        if end > done:
+            left[f"{tp.topic}[{tp.partition}]"] = end - done
+    return left

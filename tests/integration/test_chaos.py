@@ -15,6 +15,7 @@ from services.tracker.broker import EmbeddedKafka
 from tests.integration.conftest import Deployment, Worker, wait_until
 from tests.integration.reliability import (
     RetryingProducer,
+    caught_up,
     own_deployment,
     stream_of_events,
     totals_equal,
@@ -63,7 +64,7 @@ def test_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
     worker = deployment.worker()
     try:
         worker.start()
-        # The last 600 records wait until the broker is back: the outage is mid-stream.
+        # The stream waits at 2,400 records: the outage comes mid-stream however fast it goes.
         producer = RetryingProducer(deployment, records, batch=150, pause=0.25,
                                     hold_at=2400).start()
         wait_until(lambda: producer.acknowledged >= 600, 30, message="a fifth of the stream")
@@ -71,8 +72,12 @@ def test_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
 
         own_broker.stop()
         down_since = time.monotonic()
-        at_stop = producer.acknowledged
-        time.sleep(4)
+        at_stop, failures_at_stop = producer.acknowledged, producer.failed_attempts
+        # The producer tries one batch more while the broker is away (even if it waited at
+        # the hold), and the rest waits until the broker is back.
+        producer.hold_at = at_stop + producer.batch
+        wait_until(lambda: producer.failed_attempts > failures_at_stop, 30,
+                   message="a send to fail while no broker runs")
         assert producer.acknowledged == at_stop, "sends acknowledged while no broker runs"
         assert at_stop < len(records)
         assert worker.alive, "the worker must ride out a broker outage"
@@ -85,7 +90,8 @@ def test_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
         assert producer.failed_attempts > 0, "the outage should have been felt by the producer"
         wait_until(lambda: totals_equal(worker, expected), 45,
                    message=f"totals equal to the log after a {outage:.0f}s broker outage")
-        time.sleep(2)
+        wait_until(lambda: caught_up(deployment), 60,
+                   message="the worker to commit every record sent")
         assert year_totals(worker) == expected, "no late re-application after the outage"
         assert worker.alive
     finally:
@@ -126,7 +132,10 @@ def test_workers_joining_leaving_and_crashing_mid_stream(deployment: Deployment)
     first.stop()  # SIGTERM: leaves the group
     second.kill()  # kill -9 mid-stream
     killed = producer.acknowledged
-    time.sleep(1)
+    # Records go on arriving while it is dead, unless the stream already waits at its hold.
+    wait_until(lambda: producer.acknowledged > killed
+               or producer.acknowledged == producer.hold_at, 30,
+               message="records to arrive while the worker is dead")
     second.start()  # same id: takes its static membership back
     assert killed < len(records) and producer.acknowledged < len(records)
     producer.release()
@@ -140,7 +149,8 @@ def test_workers_joining_leaving_and_crashing_mid_stream(deployment: Deployment)
         wait_until(lambda w=worker: totals_equal(w, expected), 120,
                    message=f"{worker.env['TRACKER_WORKER_ID']} at {worker.url} to answer totals "
                    "equal to the log")
-    time.sleep(2)
+    wait_until(lambda: caught_up(deployment), 60,
+               message="the workers to commit every record sent")
     for worker in survivors:
         assert year_totals(worker) == expected, f"{worker.url} changed after settling"
         assert worker.alive

@@ -25,6 +25,7 @@ from tests.integration.conftest import Deployment, Worker, wait_until
 from tests.integration.reliability import (
     Record,
     RetryingProducer,
+    caught_up,
     own_deployment,
     stream_of_events,
     totals_equal,
@@ -131,13 +132,15 @@ def reconciled(deployment: Deployment, worker: Worker) -> None:
 def settle(deployment: Deployment, producer: RetryingProducer, workers: list[Worker],
            expected: dict[tuple[str, str], Decimal]) -> None:
     """The stream fully acknowledged, every worker alive with totals equal to the log,
-    still equal a moment later (no late re-application), and reconcile at zero."""
+    still equal once the workers have committed every record sent (no late
+    re-application), and reconcile at zero."""
     producer.join(120)
     assert producer.acknowledged == len(producer.records)
     for worker in workers:
         wait_until(lambda w=worker: totals_equal(w, expected), 120,  # type: ignore[misc]
                    message=f"{worker.url} to answer totals equal to the log")
-    time.sleep(2)
+    wait_until(lambda: caught_up(deployment), 120,
+               message="the workers to commit every record sent")
     for worker in workers:
         assert year_totals(worker) == expected, f"{worker.url} changed after settling"
         assert worker.alive
