@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import threading
-import time
 
 import pytest
 
@@ -16,6 +14,8 @@ from services.tracker.topics import ensure_topics
 from tests.integration.conftest import Deployment, wait_until
 from tests.integration.reliability import (
     PAIRS,
+    RetryingProducer,
+    caught_up,
     events_counted,
     stream_of_events,
     totals_equal,
@@ -26,30 +26,37 @@ from tests.integration.reliability import (
 def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(
         deployment: Deployment) -> None:
     records, expected = stream_of_events(4000, seed=7, pairs=PAIRS[:6])
+    applied = (deployment.topic("trade-transactions"), "applied")
     worker = deployment.worker()
     worker.start()
-
-    def produce_slowly() -> None:
-        for start in range(0, len(records), 200):
-            deployment.produce(records[start:start + 200])
-            time.sleep(0.4)
-
-    producer = threading.Thread(target=produce_slowly)
-    producer.start()
-    kills = 0
-    for pause in (2.5, 3.5, 1.5):
-        time.sleep(pause)
+    # The stream is held back at each barrier until the kill before it has happened: every
+    # kill comes after the worker folded part of the stream and before the rest is sent,
+    # however fast or slow the machine.
+    barriers = [1000, 2000, 3000]
+    producer = RetryingProducer(deployment, records, batch=200, pause=0.4,
+                                hold_at=barriers[0]).start()
+    for kill, barrier in enumerate(barriers, 1):
+        folded = wait_until(lambda: events_counted(worker).get(applied, 0), 60,
+                            message=f"the worker to fold part of the stream before kill {kill}")
         worker.kill()
-        kills += 1
+        sent = producer.acknowledged
+        # A process applies an event once at most, and nothing past the barrier is sent
+        # before the kill: the worker died with part of the stream folded, not all of it.
+        assert 0 < folded <= barrier < len(records), f"kill {kill}: {folded} folded"
+        assert sent <= barrier, f"kill {kill}: {sent} records sent past the barrier"
+        if kill < len(barriers):
+            producer.hold_at = barriers[kill]
+        else:
+            producer.release()
         worker.start()
     producer.join(120)
-    assert not producer.is_alive()
-    assert kills == 3
+    assert producer.acknowledged == len(records), "the rest of the stream after the kills"
 
     wait_until(lambda: totals_equal(worker, expected), 90,
                message="totals equal to the log after three kill -9")
-    # And they stay equal: no late re-application after recovery.
-    time.sleep(3)
+    # Still equal once everything sent has been folded and committed: no late re-application.
+    wait_until(lambda: caught_up(deployment), 60,
+               message="the worker to commit every record sent")
     assert year_totals(worker) == expected
 
     reconciled = deployment.run_cli("reconcile", "--url", worker.url)
