@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,10 +99,15 @@ def test_the_seek_is_repeated_until_the_expected_record_comes():
     continuity, consumer = guard(committed={TRADE: 5})
     continuity.seek_retry = 0.01
 
+    async def seeks_at_least(count: int) -> None:
+        while len(consumer.seeks) < count:
+            await asyncio.sleep(continuity.seek_retry)
+
     async def run() -> None:
         assert continuity.admit(Message(TRADE, 5))
         assert not continuity.admit(Message(TRADE, 9))
-        await asyncio.sleep(0.1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(seeks_at_least(3), timeout=5)
         assert len(consumer.seeks) >= 3, "seeks again while 6 does not come"
         assert continuity.admit(Message(TRADE, 6))
         await asyncio.gather(*continuity.pending_seeks.values())
