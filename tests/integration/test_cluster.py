@@ -258,12 +258,15 @@ def test_the_quorum_loses_its_active_controller_mid_stream(
     probe = f"{deployment.prefix}quorum-probe-{uuid.uuid4().hex[:6]}"
 
     def created() -> bool:
-        # Retried: a client may still take the dead node for the one to send it to.
+        # Both calls retried: a client may still take the dead node for the one to send to.
         with contextlib.suppress(KafkaError, TimeoutError):
             admin_call(cluster.bootstrap,
                        lambda admin: admin.create_topics([NewTopic(probe, 1, 2)]))
-        return probe in admin_call(cluster.bootstrap,  # type: ignore[operator]
-                                   lambda admin: admin.list_topics())
+        try:
+            topics = admin_call(cluster.bootstrap, lambda admin: admin.list_topics())
+        except (KafkaError, TimeoutError) as error:  # wait_until reports it if it lasts
+            raise ValueError(f"topics not listed: {error!r}") from error
+        return probe in topics  # type: ignore[operator]
 
     wait_until(created, 60, message="a topic created without the old controller")
     at_kill = producer.acknowledged
