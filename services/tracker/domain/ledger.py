@@ -95,9 +95,9 @@ class Change:
         return cls(**data)
 
 
-def empty_root() -> JSON:
-    return {"current": None, "current_event": None, "current_log_position": None,
-            "corrected": False, "seen": {}, "changes": {}}
+# The entry of an event not seen yet. Read, never changed: ``record`` builds a new entry.
+EMPTY_ROOT: JSON = {"current": None, "current_event": None, "current_log_position": None,
+                    "corrected": False, "seen": {}, "changes": {}}
 
 
 def record(entry: JSON | None, flow: Flow, contribution: Buckets, position: Position,
@@ -110,9 +110,10 @@ def record(entry: JSON | None, flow: Flow, contribution: Buckets, position: Posi
     one later in the log wins. An original that arrives after its correction, or a
     correction older than the current one, is remembered but changes nothing.
     """
-    entry = entry or empty_root()
+    entry = entry or EMPTY_ROOT
     log_position = log_position or position
-    replayed = entry["changes"].get(position_key(position))
+    at = position_key(position)
+    replayed = entry["changes"].get(at)
     if replayed is not None:
         return entry, Change.from_json(replayed)
     if flow.event_id in entry["seen"]:
@@ -128,7 +129,7 @@ def record(entry: JSON | None, flow: Flow, contribution: Buckets, position: Posi
     updated = {
         **entry,
         "seen": {**entry["seen"], flow.event_id: list(position)},
-        "changes": {**entry["changes"], position_key(position): change.to_json()},
+        "changes": {**entry["changes"], at: change.to_json()},
     }
     if change.outcome in ("applied", "corrected"):
         updated.update(current=contribution, current_event=flow.event_id,
@@ -216,9 +217,13 @@ def apply_change(ledger: JSON, change: Change, position: Position,
     a batch does not copy a month for every event that touches it.
     """
     month_positions = ledger["month_positions"]
-    behind = {month_of_key(key) for part in (change.before, change.after) if part
-              for key in part}
-    behind = {month for month in behind if is_after(position, month_positions.get(month))}
+    # Each key of the change once, with its month and signed amount: parsed once for the
+    # month's bucket and its sum.
+    steps = [(key, month_of_key(key), sign, MONEY.multiply(sign, Decimal(amount)))
+             for sign, part in ((-1, change.before), (1, change.after)) if part
+             for key, amount in part.items()]
+    behind = {month for _, month, _, _ in steps
+              if is_after(position, month_positions.get(month))}
     head_behind = is_after(position, ledger["position"])
     if not head_behind and not behind:
         return ledger
@@ -232,13 +237,10 @@ def apply_change(ledger: JSON, change: Change, position: Position,
             values[month] = (values.setdefault(month, {}) if in_place
                              else dict(values.get(month, {})))
         updated["month_positions"][month] = list(position)
-    for sign, part in ((-1, change.before), (1, change.after)):
-        for key, amount in (part or {}).items():
-            month = month_of_key(key)
-            if month in behind:
-                _add(months[month], month_events[month], key, sign, amount)
-                _add(sums_by_month[month], sum_events_by_month[month], sum_key(key), sign,
-                     amount)
+    for key, month, sign, amount in steps:
+        if month in behind:
+            _add(months[month], month_events[month], key, sign, amount)
+            _add(sums_by_month[month], sum_events_by_month[month], sum_key(key), sign, amount)
     if not head_behind:
         return updated
     counts = updated["counts"] if in_place else dict(ledger["counts"])
@@ -251,13 +253,16 @@ def apply_change(ledger: JSON, change: Change, position: Position,
     return updated
 
 
-def _add(buckets: Buckets, events: dict[str, int], key: str, sign: int, amount: str) -> None:
-    """Add ``sign * amount`` to a bucket; a bucket no event contributes to any more goes."""
-    buckets[key] = str(MONEY.add(Decimal(buckets.get(key, "0")),
-                                 MONEY.multiply(sign, Decimal(amount))))
-    events[key] = events.get(key, 0) + sign
-    if events[key] == 0:
+def _add(buckets: Buckets, events: dict[str, int], key: str, sign: int,
+         amount: Decimal) -> None:
+    """Add ``amount`` (already signed) to a bucket and ``sign`` to the number of events
+    contributing to it; a bucket no event contributes to any more goes."""
+    buckets[key] = str(MONEY.add(Decimal(buckets.get(key, "0")), amount))
+    count = events.get(key, 0) + sign
+    if count == 0:
         del buckets[key], events[key]
+    else:
+        events[key] = count
 
 
 def add_pending(ledger: JSON, flow: Flow, position: Position) -> JSON:
