@@ -5,13 +5,14 @@ topic prefix and consumer group. If the broker cannot start, tests fail - never 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -144,25 +145,31 @@ class Deployment:
                 await producer.stop()
         asyncio.run(send())
 
+    @contextlib.asynccontextmanager
+    async def _from_the_start(self, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+        """A consumer of ``topic`` outside any group, reading from its first record."""
+        consumer = AIOKafkaConsumer(self.topic(topic), bootstrap_servers=self.kafka.bootstrap,
+                                    auto_offset_reset="earliest", enable_auto_commit=False,
+                                    group_id=None)
+        await consumer.start()
+        try:
+            yield consumer
+        finally:
+            await consumer.stop()
+
     def consume_all(self, topic: str, expected: int, timeout: float = 30.0,
                     until: Callable[[list[Any]], bool] | None = None) -> list[Any]:
         """Read ``topic`` from the start until ``expected`` records arrived and ``until``
         holds for them (or time out)."""
         async def read() -> list[Any]:
-            consumer = AIOKafkaConsumer(self.topic(topic), bootstrap_servers=self.kafka.bootstrap,
-                                        auto_offset_reset="earliest", enable_auto_commit=False,
-                                        group_id=None)
-            await consumer.start()
             records: list[Any] = []
-            try:
+            async with self._from_the_start(topic) as consumer:
                 deadline = time.monotonic() + timeout
                 while ((len(records) < expected or (until and not until(records)))
                        and time.monotonic() < deadline):
                     batch = await consumer.getmany(timeout_ms=500)
                     for messages in batch.values():
                         records.extend(messages)
-            finally:
-                await consumer.stop()
             return records
         return asyncio.run(read())
 
@@ -170,12 +177,8 @@ class Deployment:
         """Every record of ``topic``, read from the start to (at least) its end offsets as of
         the call: unlike ``consume_all``, it cannot stop short of a record already there."""
         async def read() -> list[Any]:
-            consumer = AIOKafkaConsumer(self.topic(topic), bootstrap_servers=self.kafka.bootstrap,
-                                        auto_offset_reset="earliest", enable_auto_commit=False,
-                                        group_id=None)
-            await consumer.start()
             records: list[Any] = []
-            try:
+            async with self._from_the_start(topic) as consumer:
                 ends = await consumer.end_offsets(list(consumer.assignment()))
                 deadline = time.monotonic() + timeout
 
@@ -189,8 +192,6 @@ class Deployment:
                     batch = await consumer.getmany(timeout_ms=500)
                     for messages in batch.values():
                         records.extend(messages)
-            finally:
-                await consumer.stop()
             return records
         return asyncio.run(read())
 
