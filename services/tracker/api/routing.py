@@ -170,10 +170,12 @@ class Routing:
         owner = self.owner(pair)
         return None if self.is_me(owner) else await self.client.forward(owner, request)
 
-    async def from_peers(self, request: web.Request, item: type[Item]) -> Gathered[Item]:
+    async def from_peers(self, request: web.Request, item: type[Item],
+                         pair: str | None = None) -> Gathered[Item]:
         """Every other worker's page of items and its entity tag, when this request did not
-        come from a peer."""
-        if request.headers.get(FORWARDED):
+        come from a peer and is not about one ``pair`` (which its owner, this worker once
+        ``to_owner`` passed it on, answers alone)."""
+        if pair is not None or request.headers.get(FORWARDED):
             return Gathered()
         return await self.client.gather(self.peers(), request, item)
 

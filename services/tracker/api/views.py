@@ -143,8 +143,7 @@ class Views:
                 forwarded := await self.routing.to_owner(query.pair, request)) is not None:
             return forwarded
         ledgers = self.routing.owned_ledgers(query.pair)
-        peers = await self.routing.from_peers(request, models.Total) if query.pair is None \
-            else Gathered[models.Total]()
+        peers = await self.routing.from_peers(request, models.Total, query.pair)
 
         def rows_of(pair: str, ledger: JSON) -> list[models.Total]:
             lines = self.headlines.lines(ledger, query.as_of)
@@ -169,8 +168,7 @@ class Views:
                 forwarded := await self.routing.to_owner(query.pair, request)) is not None:
             return forwarded
         ledgers = self.routing.owned_ledgers(query.pair)
-        peers = await self.routing.from_peers(request, models.Share) if query.pair is None \
-            else Gathered[models.Share]()
+        peers = await self.routing.from_peers(request, models.Share, query.pair)
 
         def rows_of(pair: str, ledger: JSON) -> list[models.Share]:
             lines = self.headlines.lines(ledger, query.as_of)
