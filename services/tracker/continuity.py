@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
@@ -165,22 +165,30 @@ class OffsetContinuity:
             return
         try:
             ends = await self.app.consumer.highwaters(*waiting)
-            behind = [tp for tp in waiting if (ends.get(tp) or 0) > self.expected[tp]]
+            behind = [tp for tp in waiting if self._short_of(tp, ends)]
             if behind and now - self.last_admitted < self.idle:
                 committed = await self.committed(behind)
-                behind = [tp for tp in behind if (committed.get(tp) or 0) > self.expected[tp]]
+                behind = [tp for tp in behind if self._short_of(tp, committed)]
         except Exception as error:  # the guard must never stop the worker
             log.warning("End or committed offsets unknown (%r); cannot check for stalled "
                         "partitions", error)
             return
         for tp in behind:
-            expected = self.expected[tp]
+            expected = self.expected.get(tp)
+            if expected is None:
+                continue  # moved to another worker meanwhile
             self.rewinds += 1
             self.last_seen[tp] = now
             log.warning("%s[%d]: no record for %.0f s but the log ends at %d and %d was "
                         "next; reading again from %d (faust-streaming#223)", tp.topic,
                         tp.partition, quiet, ends[tp], expected, expected)
             await self._seek(tp, expected)
+
+    def _short_of(self, tp: Any, offsets: Mapping[Any, int | None]) -> bool:
+        """Whether ``offsets`` holds an offset for ``tp`` past the next one expected (a
+        rebalance while the broker was asked may have dropped ``tp``)."""
+        expected = self.expected.get(tp)
+        return expected is not None and (offsets.get(tp) or 0) > expected
 
     async def _seek(self, tp: Any, offset: int) -> None:
         """Seek in the consumer's own thread: Faust's ``seek`` calls aiokafka from this
