@@ -25,7 +25,8 @@ HOW_TO_READ = [
     "topic reaches N; /metrics is scraped at most 5% of the time, at least every 0.5 s, and "
     "the crossing is interpolated); raw = N / (partitions assigned -> last record returned "
     "by getmany); peer = (N-1) / (first -> last event through its stateful update). Every "
-    "reader is its own process; CPU is user+system time of that process in the phase.",
+    "reader is its own process (the tracker: a worker and its intake process); CPU is "
+    "user+system time of those processes in the phase, peak memory the sum of their peaks.",
     "the tracker does more per event than the peer: pydantic validation, a re-key through "
     "its internal ledger-input topic (a second produce and consume), correction history per "
     "event, Prometheus metrics, progress snapshots. The peer validates nothing and needs no "

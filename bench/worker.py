@@ -19,6 +19,7 @@ import httpx
 from bench.common import PROJECT_ROOT, Samples, events_folded, parse_metrics
 from bench.proto import cpu_seconds, vm_hwm_kib
 from services.tracker.api.paging import MAX_LIMIT
+from services.tracker.processes import child_pids
 from tests.ports import free_port
 
 
@@ -138,11 +139,16 @@ class TrackerWorker:
             link = page["next"]
         return result
 
+    def pids(self) -> list[int]:
+        """The worker's process and its intake's: the tracker's cost is both."""
+        return [self.pid, *child_pids(self.pid)]
+
     def cpu(self) -> float:
-        return cpu_seconds(self.pid) or 0.0
+        return sum(cpu_seconds(pid) or 0.0 for pid in self.pids())
 
     def peak_rss_mib(self) -> float:
-        return (vm_hwm_kib(self.pid) or 0) / 1024
+        """The sum of each process's peak: an upper bound of their peak together."""
+        return sum(vm_hwm_kib(pid) or 0 for pid in self.pids()) / 1024
 
     def stop(self, timeout: float = 60.0) -> float:
         """SIGTERM and wait; returns the seconds the shutdown took (SIGKILL after timeout)."""

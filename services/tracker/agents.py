@@ -1,11 +1,12 @@
 """The stream wiring: the batch intake and the fold agent, thin around the pure domain.
 
-1. The intake (``services/tracker/intake``) validates what producers sent, in batches over
-   aiokafka. Invalid records go to ``dead-letters`` with the original key and bytes and the
-   reason in headers. A batch goes on to the internal ledger-input topic as one record per
-   destination partition: transactions normalised and routed by canonical pair, FX rates
-   and commitments copied to every partition, so each partition folds them in log order
-   with the transactions they affect.
+1. The intake (``services/tracker/intake``), in a process of its own next to the
+   worker's, validates what producers sent, in batches over aiokafka. Invalid records go
+   to ``dead-letters`` with the original key and bytes and the reason in headers. A batch
+   goes on to the internal ledger-input topic as one record per destination partition:
+   transactions normalised and routed by canonical pair, FX rates and commitments copied
+   to every partition, so each partition folds them in log order with the transactions
+   they affect.
 2. ``fold`` is a Faust agent over ledger-input: Faust's per-record cost is paid once per
    batch. It applies each item at its position (record offset, index in the record),
    which makes a replay after a crash harmless (see domain/ledger.py), and writes each
@@ -41,8 +42,8 @@ from services.tracker.domain.ledger import (
 from services.tracker.domain.progress import commitment_pair, progress
 from services.tracker.domain.reference import is_defined
 from services.tracker.failpoints import crash_at
+from services.tracker.intake import process as intake_process
 from services.tracker.intake.envelope import ReferenceItem, TransactionItem, decode_batch
-from services.tracker.intake.loop import Intake
 from services.tracker.metrics import TrackerMetrics
 from services.tracker.partitioning import partition_of
 from services.tracker.settings import Settings
@@ -78,7 +79,6 @@ class Pipeline:
         self.progress_updates = app.topic(names.progress, key_type=bytes, value_type=bytes,
                                           key_serializer="raw", value_serializer="raw")
         app.agent(self.ledger_input, name="fold")(self.fold)
-        self.intake = Intake(settings, metrics)
         app.task(self.run_intake)
         self.continuity = OffsetContinuity(app, set(self.ledger_input.topics))
         app.on_rebalance_complete.connect(self._before_streams_resume)
@@ -118,12 +118,12 @@ class Pipeline:
                      len(moved))
 
     async def run_intake(self) -> None:
-        """The intake runs for as long as the worker; if it fails for good, so does the
-        worker, rather than serve figures that no longer move."""
+        """The intake runs in its own process for as long as the worker; if it ends, so
+        does the worker, rather than serve figures that no longer move."""
         try:
-            await self.intake.run()
+            await intake_process.supervise(self.metrics.count)
         except Exception as error:
-            log.exception("The intake failed")
+            log.error("The intake stopped: %s", error)
             await self.app.crash(error)
 
     # -- the fold --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.tracker.app import client_options
+from services.tracker.connection import client_options
 from services.tracker.settings import Settings
 
 

@@ -19,7 +19,7 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
-from services.tracker.app import client_options
+from services.tracker.connection import client_options
 from services.tracker.errors import TrackerError
 from services.tracker.settings import Settings
 

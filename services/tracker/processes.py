@@ -40,7 +40,33 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    return _state(pid) != "Z"  # a zombie waits for a parent that may never reap it
+
+
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """/proc/<pid>/stat after the command's name (which may hold spaces): the state first,
+    then the parent's pid (Linux; None where there is no such file)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _state(pid: int) -> str | None:
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
+
+
+def child_pids(pid: int) -> list[int]:
+    """The running processes whose parent is ``pid`` (Linux: read from /proc)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(entry.name)
+            if fields and fields[1] == str(pid) and fields[0] != "Z":
+                children.append(int(entry.name))
+    return sorted(children)
 
 
 def running_pid(pid_file: Path) -> int | None:

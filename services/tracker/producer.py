@@ -16,7 +16,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from schemas.events import CommitmentChanged, FxRatePublished
-from services.tracker.app import client_options
+from services.tracker.connection import client_options
 from services.tracker.domain.flows import flow_of
 from services.tracker.domain.validation import Kind, validate
 from services.tracker.errors import InvalidEventError

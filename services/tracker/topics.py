@@ -8,7 +8,7 @@ from contextlib import suppress
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
-from services.tracker.app import client_options
+from services.tracker.connection import client_options
 from services.tracker.errors import TrackerError
 from services.tracker.settings import Settings
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 
 import pytest
 
+from services.tracker.processes import alive, child_pids
 from services.tracker.settings import Settings
 from services.tracker.topics import ensure_topics
-from tests.integration.conftest import Deployment, wait_until
+from tests.integration.conftest import Deployment, Worker, wait_until
 from tests.integration.reliability import (
     PAIRS,
     RetryingProducer,
@@ -95,6 +97,47 @@ def test_kill_9_between_sending_a_batch_and_committing_it(
     if failpoint.startswith("TRACKER_INTAKE"):
         # The restarted intake sent the batch again; the fold recognised every event of it.
         assert counted.get((topic, "duplicate"), 0) >= 1
+    reconciled = deployment.run_cli("reconcile", "--url", worker.url)
+    assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+    assert "No differences" in reconciled.stdout
+
+
+def intake_process_of(worker: Worker) -> int:
+    assert worker.process is not None
+    pid = worker.process.pid
+    return wait_until(lambda: child_pids(pid), 30, message="the worker's intake process")[0]
+
+
+def test_the_worker_and_its_intake_process_end_together(deployment: Deployment) -> None:
+    """The intake runs in a child process of the worker: whichever of the two is killed,
+    the other ends too, and a restart folds everything exactly once."""
+    records, expected = stream_of_events(600, seed=13, pairs=PAIRS[:3])
+    applied = (deployment.topic("trade-transactions"), "applied")
+    worker = deployment.worker()
+    worker.start()
+    deployment.produce(records[:200])
+    wait_until(lambda: events_counted(worker).get(applied, 0) == 200, 60,
+               message="the first 200 events folded")
+
+    intake = intake_process_of(worker)
+    os.kill(intake, signal.SIGKILL)
+    assert worker.process is not None
+    assert worker.process.wait(60) != 0, "the worker stopped with an error"
+    assert f"The intake stopped: the intake process {intake} was killed by SIGKILL" in (
+        worker.log_path.read_text())
+
+    worker.start()
+    deployment.produce(records[200:400])
+    wait_until(lambda: events_counted(worker).get(applied, 0) == 200, 60,
+               message="the next 200 events folded by the restarted worker")
+    intake = intake_process_of(worker)
+    worker.kill()
+    wait_until(lambda: not alive(intake), 30, message="the intake to end with its worker")
+
+    deployment.produce(records[400:])
+    worker.start()
+    wait_until(lambda: totals_equal(worker, expected), 90,
+               message="totals equal to the log after both kills")
     reconciled = deployment.run_cli("reconcile", "--url", worker.url)
     assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
     assert "No differences" in reconciled.stdout

@@ -14,17 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from services.tracker.app import client_options
+from services.tracker.connection import client_options
 from services.tracker.domain.validation import Kind
 from services.tracker.failpoints import crash_at
 from services.tracker.intake.routing import RoutedBatch, route_batch
-from services.tracker.metrics import TrackerMetrics
 from services.tracker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,10 +35,14 @@ def source_kinds(settings: Settings) -> dict[str, Kind]:
             names.trade: "trade", names.energy: "energy", names.defense: "defense"}
 
 
+# (source topic, outcome, how many): what a batch adds to the ``tracker_events`` counter.
+Counted = Callable[[list[tuple[str, str, int]]], None]
+
+
 class Intake:
-    def __init__(self, settings: Settings, metrics: TrackerMetrics) -> None:
+    def __init__(self, settings: Settings, counted: Counted) -> None:
         self.settings = settings
-        self.metrics = metrics
+        self.counted = counted
         self.kinds = source_kinds(settings)
         self.batches = 0
 
@@ -113,7 +116,8 @@ class Intake:
         self._count(routed)
         self.batches += 1
         crash_at(self.batches, settings.intake_crash_after_batches,
-                 "after an intake batch reached the broker, before its commit")
+                 "after an intake batch reached the broker, before its commit",
+                 with_parent=True)
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         try:
             await consumer.commit(offsets)
@@ -136,9 +140,10 @@ class Intake:
         return future
 
     def _count(self, routed: RoutedBatch) -> None:
-        counts = Counter(rejected.record.topic for rejected in routed.rejected)
-        for topic, count in counts.items():
-            self.metrics.count(topic, "dead_letter", count)
-        for topic, count in Counter(item.source.topic for item in routed.references).items():
-            self.metrics.count(topic, "applied", count)
+        rejected = Counter(rejected.record.topic for rejected in routed.rejected)
+        references = Counter(item.source.topic for item in routed.references)
+        counts = [*((topic, "dead_letter", count) for topic, count in rejected.items()),
+                  *((topic, "applied", count) for topic, count in references.items())]
+        if counts:
+            self.counted(counts)
 

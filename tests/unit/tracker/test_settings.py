@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.tracker.app import METADATA_MAX_AGE_MS, broker_credentials, client_options
+from services.tracker.app import broker_credentials
+from services.tracker.connection import METADATA_MAX_AGE_MS, client_options
 from services.tracker.settings import Settings
 
 
