@@ -160,8 +160,7 @@ class Pipeline:
                      "after a folded record queued its changelog writes, before its commit")
             for (topic, outcome), count in outcomes.items():
                 self.metrics.count(topic, outcome, count)
-            for broker_timestamp, day in applied:
-                self.metrics.observe_applied(broker_timestamp, day)
+            self.metrics.observe_applied(applied)
 
     def _changelog_failed(self, error: BaseException) -> None:
         """A changelog write was lost: the tables could no longer be recovered as they

@@ -3,13 +3,22 @@ and several apps in one process do not share series."""
 
 from __future__ import annotations
 
+import collections
+import math
+import threading
 import time
+from bisect import bisect_left
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from datetime import time as clock
 from functools import lru_cache
+from itertools import accumulate
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import metrics as prometheus_metrics
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 from services.tracker.domain.progress import Progress
 
@@ -26,6 +35,57 @@ def day_start(day: str) -> float:
     """Epoch seconds of a day's start, UTC (asked per applied event; days repeat)."""
     return datetime.combine(datetime.fromisoformat(day).date(), clock.min,
                             tzinfo=UTC).timestamp()
+
+
+class BulkHistogram:
+    """A histogram without labels that takes many observations under one lock.
+
+    prometheus_client's ``Histogram`` takes a mutex per observation (twice: sum and
+    bucket); the fold observes hundreds of events per ledger-input record, most of them
+    sharing a broker timestamp or an event day, so it hands them over once per record as
+    (value, count). The exposition is the one ``Histogram`` gives: same samples, ``le``
+    labels, ``_created`` when prometheus_client exports it.
+
+    /metrics renders on the event loop that folds (Faust's ``web_in_thread`` is off), but
+    a scrape from another thread stays consistent, at one lock per record, not per event.
+    """
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float],
+                 registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        bounds = [float(bound) for bound in buckets]
+        if bounds[-1] != math.inf:  # as Histogram: the +Inf bucket is always there
+            bounds.append(math.inf)
+        self._upper_bounds = tuple(bounds)
+        self._le = tuple(floatToGoString(bound) for bound in bounds)
+        self._counts = [0] * len(bounds)
+        self._sum = 0.0
+        self._created = time.time()
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe_counts(self, observations: Iterable[tuple[float, int]]) -> None:
+        """Observe each value ``count`` times."""
+        bounds, counts = self._upper_bounds, self._counts
+        with self._lock:
+            for value, count in observations:
+                counts[bisect_left(bounds, value)] += count  # the first bound >= value
+                self._sum += value * count
+
+    def describe(self) -> list[Metric]:
+        """The family without samples, so the registry reserves its names."""
+        return [HistogramMetricFamily(self.name, self.documentation)]
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        family = HistogramMetricFamily(self.name, self.documentation,
+                                       buckets=list(zip(self._le, accumulate(counts), strict=True)),
+                                       sum_value=total)
+        if prometheus_metrics._use_created:  # the switch Histogram follows
+            family.add_sample(f"{self.name}_created", {}, self._created)
+        yield family
 
 
 class TrackerMetrics:
@@ -52,11 +112,10 @@ class TrackerMetrics:
         self._event_counters: dict[tuple[str, str], Counter] = {}
         self.events = Counter("tracker_events", "Events handled, by source topic and outcome.",
                               ("topic", "outcome"), registry=registry)
-        self.event_lag = Histogram("tracker_event_lag_seconds", "Now minus the event time of "
-                                   "the newest applied event.", buckets=LAG_BUCKETS,
-                                   registry=registry)
-        self.latency = Histogram("tracker_processing_latency_seconds", "Broker append time "
-                                 "to table update.", buckets=LATENCY_BUCKETS, registry=registry)
+        self.event_lag = BulkHistogram("tracker_event_lag_seconds", "Now minus the event time "
+                                       "of the newest applied event.", LAG_BUCKETS, registry)
+        self.latency = BulkHistogram("tracker_processing_latency_seconds", "Broker append time "
+                                     "to table update.", LATENCY_BUCKETS, registry)
         # pair -> the series set for it, so a pair that moves to another worker is dropped
         # here whole (prometheus_client removes series by their full label values only).
         self._pair_series: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}
@@ -80,11 +139,18 @@ class TrackerMetrics:
             child = self._event_counters[(topic, outcome)] = self.events.labels(topic, outcome)
         child.inc(amount)
 
-    def observe_applied(self, broker_timestamp: float | None, event_day: str) -> None:
+    def observe_applied(self, applied: Collection[tuple[float, str]]) -> None:
+        """The events one ledger-input record applied, as (broker append time, event day)
+        each; a zero time (none known) leaves the event out of the latency."""
+        if not applied:
+            return
         now = time.time()
-        if broker_timestamp:
-            self.latency.observe(max(0.0, now - broker_timestamp))
-        self.event_lag.observe(max(0.0, now - day_start(event_day)))
+        timestamps, days = zip(*applied, strict=True)
+        self.latency.observe_counts((max(0.0, now - timestamp), count)
+                                    for timestamp, count in collections.Counter(timestamps).items()
+                                    if timestamp)
+        self.event_lag.observe_counts((max(0.0, now - day_start(day)), count)
+                                      for day, count in collections.Counter(days).items())
 
     def show_progress(self, progress: Progress) -> None:
         labels = (progress.commitment_id, progress.pair, progress.sector, progress.metric)
