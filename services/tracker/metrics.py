@@ -9,7 +9,6 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import suppress
 from datetime import UTC, datetime
 from datetime import time as clock
 from functools import lru_cache
@@ -20,6 +19,8 @@ from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+from services.tracker.domain.flows import VALUE
+from services.tracker.domain.ledger import Headline, settlement_shares, totals
 from services.tracker.domain.progress import Progress
 
 FAUST_PREFIX = "tracker_faust"
@@ -28,6 +29,8 @@ COMMITMENT_LABELS = ("commitment_id", "pair", "sector", "metric")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10,
                    30)
 LAG_BUCKETS = (60, 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400, 5 * 365 * 86400)
+
+Series = tuple[Gauge, tuple[str, ...]]  # a gauge and the label values of one of its series
 
 
 @lru_cache(maxsize=4096)
@@ -117,17 +120,34 @@ class TrackerMetrics:
         self.latency = BulkHistogram("tracker_processing_latency_seconds", "Broker append time "
                                      "to table update.", LATENCY_BUCKETS, registry)
         # pair -> the series set for it, so a pair that moves to another worker is dropped
-        # here whole (prometheus_client removes series by their full label values only).
-        self._pair_series: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}
+        # here whole (prometheus_client removes series by their full label values only);
+        # each with its child, as labels() costs more than the set, and the value it shows,
+        # so an unchanged figure is not set again.
+        self._pair_series: dict[str, dict[Series, tuple[Gauge, float]]] = {}
+        # pair -> the headline lines its totals and shares were last shown from
+        self._shown_lines: dict[str, Headline] = {}
 
     def _set(self, gauge: Gauge, pair: str, labels: tuple[str, ...], value: float) -> None:
-        gauge.labels(*labels).set(value)
-        self._pair_series.setdefault(pair, set()).add((gauge, labels))
+        series = self._pair_series.setdefault(pair, {})
+        shown = series.get((gauge, labels))
+        if shown is None:
+            child = gauge.labels(*labels)
+        elif shown[1] == value:
+            return
+        else:
+            child = shown[0]
+        child.set(value)
+        series[(gauge, labels)] = (child, value)
+
+    def _unset(self, gauge: Gauge, pair: str, labels: tuple[str, ...]) -> None:
+        if self._pair_series.get(pair, {}).pop((gauge, labels), None) is not None:
+            gauge.remove(*labels)
 
     def forget_pair(self, pair: str) -> None:
         """Stop exporting a pair this worker no longer owns."""
-        for gauge, labels in self._pair_series.pop(pair, set()):
-            _remove(gauge, labels)
+        self._shown_lines.pop(pair, None)
+        for gauge, labels in self._pair_series.pop(pair, {}):
+            gauge.remove(*labels)
 
     def pairs(self) -> set[str]:
         """Pairs with series exported here."""
@@ -158,28 +178,28 @@ class TrackerMetrics:
         self._set(self.achieved, progress.pair, labels, float(progress.achieved))
         self._set(self.ratio, progress.pair, labels, float(progress.ratio))
         if progress.projected_completion is None:
-            _remove(self.projected, labels)
+            self._unset(self.projected, progress.pair, labels)
         else:
             when = datetime.combine(progress.projected_completion, clock.min, tzinfo=UTC)
             self._set(self.projected, progress.pair, labels, when.timestamp())
 
-    def show_settlement(self, pair: str, shares: dict[tuple[str, str], float]) -> None:
-        for (period, currency), share in shares.items():
-            if _is_year(period):
-                self._set(self.settlement_share, pair, (pair, period, currency), share)
+    def show_headline(self, pair: str, lines: Headline) -> None:
+        """The pair's USD totals and settlement shares from its headline lines, unless
+        these are the lines they were last shown from (a pair is refreshed for duplicates,
+        pending events and commitments too).
 
-    def show_totals(self, pair: str, totals: dict[tuple[str, str, str], float]) -> None:
-        """Calendar and fiscal years only: months would multiply the series by twelve and
+        Calendar and fiscal years only: months would multiply the series by twelve and
         make every scrape slow; monthly figures are in GET /totals/."""
-        for (sector, measure, period), value in totals.items():
-            if measure == "value_usd" and _is_year(period):
-                self._set(self.total_usd, pair, (pair, sector, period), value)
+        if self._shown_lines.get(pair) == lines:
+            return
+        self._shown_lines[pair] = lines
+        for (sector, measure, period), value in totals({}, lines=lines).items():
+            if measure == VALUE and _is_year(period):
+                self._set(self.total_usd, pair, (pair, sector, period), float(value))
+        for (period, currency), share in settlement_shares({}, lines=lines).items():
+            if _is_year(period):
+                self._set(self.settlement_share, pair, (pair, period, currency), float(share))
 
 
 def _is_year(period: str) -> bool:
     return period.startswith("FY") or len(period) == 4
-
-
-def _remove(gauge: Gauge, labels: tuple[str, ...]) -> None:
-    with suppress(KeyError):  # the series was never set
-        gauge.remove(*labels)

@@ -1,10 +1,15 @@
 """/metrics text of the tracker's series: the bulk histograms expose what prometheus_client's
-Histogram would for the same observations."""
+Histogram would for the same observations; the per-pair gauges, set only when their
+figures change, show what setting them all every time would."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +23,10 @@ from prometheus_client import (
 )
 from prometheus_client.registry import DuplicateTimeseries
 
+from services.tracker.domain.fold import replay
+from services.tracker.domain.ledger import Headline, HeadlineCache
+from services.tracker.domain.progress import Progress
+from services.tracker.domain.validation import Kind
 from services.tracker.metrics import (
     LAG_BUCKETS,
     LATENCY_BUCKETS,
@@ -112,3 +121,101 @@ def exposition(registry: CollectorRegistry, histogram: str) -> bytes:
     """The text of one histogram of a registry."""
     return generate_latest(registry.restricted_registry(
         [f"{histogram}_{suffix}" for suffix in ("bucket", "count", "sum", "created")]))
+
+
+# -- gauges of a pair --------------------------------------------------------------------
+
+def headline_of(*records: tuple[Kind, bytes]) -> Headline:
+    """The IN-RU headline lines after folding ``records``."""
+    return HeadlineCache().lines(replay(records).store.ledgers["IN-RU"])
+
+
+def pair_series(registry: CollectorRegistry) -> list[str]:
+    """The /metrics lines of the per-pair gauges."""
+    return [line for line in generate_latest(registry).decode().splitlines()
+            if line.startswith(("tracker_total_usd{", "tracker_settlement_share{",
+                                "tracker_commitment_"))]
+
+
+def test_a_pair_shows_usd_totals_and_settlement_shares_per_year(make: ModuleType) -> None:
+    lines = headline_of(make.fx_rate(currency="EUR", rate="2"),
+                        make.trade("t1", amount="100", occurred_at="2024-05-15"),
+                        make.trade("t2", amount="50", currency="EUR",
+                                   occurred_at="2024-02-10"))
+    metrics = TrackerMetrics(CollectorRegistry())
+    metrics.show_headline("IN-RU", lines)
+
+    def total(sector: str, period: str) -> float | None:
+        return metrics.registry.get_sample_value(
+            "tracker_total_usd", {"pair": "IN-RU", "sector": sector, "period": period})
+
+    def share(period: str, currency: str) -> float | None:
+        return metrics.registry.get_sample_value(
+            "tracker_settlement_share", {"pair": "IN-RU", "period": period,
+                                         "currency": currency})
+
+    # 100 USD in May 2024 (FY2024-25), 50 EUR at 2 = 100 USD in February (FY2023-24)
+    assert [total("trade", "2024"), total("all", "2024")] == [200.0, 200.0]
+    assert [total("all", "FY2023-24"), total("all", "FY2024-25")] == [100.0, 100.0]
+    assert total("all", "2024-05") is None, "months are in GET /totals/ only"
+    assert [share("2024", "USD"), share("2024", "EUR")] == [0.5, 0.5]
+    assert [share("FY2023-24", "EUR"), share("FY2024-25", "USD")] == [1.0, 1.0]
+    assert metrics.pairs() == {"IN-RU"}
+
+
+def test_figures_shown_again_and_again_are_those_shown_once(make: ModuleType) -> None:
+    """Unchanged lines and values are skipped, not lost: not after a value went back, nor
+    after the pair left this worker and came back with the same lines."""
+    first = [make.fx_rate(currency="EUR", rate="2"),
+             make.trade("t1", amount="100", occurred_at="2023-05-15"),
+             make.trade("t2", amount="70", currency="EUR", occurred_at="2024-02-10")]
+    before = headline_of(*first)
+    # Same periods and currencies, other figures: a series that goes stays shown (as it
+    # always has), which this compares around.
+    after = headline_of(*first, make.trade("t3", amount="10", currency="EUR",
+                                           occurred_at="2024-03-01"),
+                        make.trade("t1c", amount="40", occurred_at="2023-05-15",
+                                   corrects="t1"))
+    metrics = TrackerMetrics(CollectorRegistry())
+    for lines in (before, after, before, after, after):
+        metrics.show_headline("IN-RU", lines)
+        assert pair_series(metrics.registry) == shown_once("IN-RU", lines)
+    metrics.forget_pair("IN-RU")
+    assert pair_series(metrics.registry) == []
+    assert metrics.pairs() == set()
+    metrics.show_headline("IN-RU", after)
+    assert pair_series(metrics.registry) == shown_once("IN-RU", after)
+
+
+def shown_once(pair: str, lines: Headline) -> list[str]:
+    metrics = TrackerMetrics(CollectorRegistry())
+    metrics.show_headline(pair, lines)
+    return pair_series(metrics.registry)
+
+
+def test_a_projection_that_goes_and_comes_back_is_shown() -> None:
+    projected = Progress(
+        commitment_id="c1", pair="IN-RU", sector="trade", metric="value_usd",
+        basis="annual", target=Decimal(1000), achieved=Decimal(250), ratio=Decimal("0.25"),
+        run_rate_per_year=Decimal(100), projected_completion=date(2030, 6, 30),
+        status="at_risk", data_through="2024-05", period_start=date(2024, 1, 1),
+        deadline=date(2029, 12, 31), source="statement", as_of=date(2024, 6, 1))
+    stalled = replace(projected, run_rate_per_year=Decimal(0), projected_completion=None)
+    labels = {"commitment_id": "c1", "pair": "IN-RU", "sector": "trade",
+              "metric": "value_usd"}
+    metrics = TrackerMetrics(CollectorRegistry())
+
+    def shown() -> float | None:
+        return metrics.registry.get_sample_value(
+            "tracker_commitment_projected_completion_timestamp_seconds", labels)
+
+    metrics.show_progress(projected)
+    assert shown() == day_start("2030-06-30")
+    metrics.show_progress(stalled)
+    assert shown() is None
+    assert metrics.registry.get_sample_value("tracker_commitment_progress_ratio",
+                                             labels) == 0.25
+    metrics.show_progress(projected)
+    assert shown() == day_start("2030-06-30")
+    metrics.forget_pair("IN-RU")
+    assert pair_series(metrics.registry) == []
