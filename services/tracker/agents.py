@@ -32,13 +32,7 @@ from schemas.events import FxRatePublished
 from services.tracker.compat import kafka_producer
 from services.tracker.continuity import OffsetContinuity
 from services.tracker.domain.fold import apply_commitment, apply_flow, apply_fx_rate
-from services.tracker.domain.ledger import (
-    Headline,
-    HeadlineCache,
-    Position,
-    settlement_shares,
-    totals,
-)
+from services.tracker.domain.ledger import Headline, HeadlineCache, Position
 from services.tracker.domain.progress import commitment_pair, progress
 from services.tracker.domain.reference import is_defined
 from services.tracker.failpoints import crash_at
@@ -160,8 +154,7 @@ class Pipeline:
                      "after a folded record queued its changelog writes, before its commit")
             for (topic, outcome), count in outcomes.items():
                 self.metrics.count(topic, outcome, count)
-            for broker_timestamp, day in applied:
-                self.metrics.observe_applied(broker_timestamp, day)
+            self.metrics.observe_applied(applied)
 
     def _changelog_failed(self, error: BaseException) -> None:
         """A changelog write was lost: the tables could no longer be recovered as they
@@ -201,11 +194,7 @@ class Pipeline:
         ledger = self.tables.ledgers.get(pair)
         if ledger is None:  # not (or no longer) owned here
             return
-        lines = self.headlines.lines(ledger)
-        self.metrics.show_totals(pair, {k: float(v) for k, v in
-                                        totals({}, lines=lines).items()})
-        self.metrics.show_settlement(pair, {k: float(v) for k, v in
-                                            settlement_shares({}, lines=lines).items()})
+        self.metrics.show_headline(pair, self.headlines.lines(ledger))
         today = date.today()
         today_lines: Headline | None = None  # only for pairs with commitments
         reference = partition_reference(self.tables,
