@@ -18,6 +18,7 @@ from services.tracker.domain.ledger import (
     buckets_of,
     contribution_of,
     empty_ledger,
+    expanded,
     headline_months,
     ledger_update,
     monthly_series,
@@ -74,23 +75,23 @@ def test_a_valid_thirty_digit_amount_is_kept_exactly():
 def test_first_report_is_applied():
     entry, change = record(None, flow("t1"), {KEY_MAY: "100"}, (1, 0))
     assert change == Change("applied", "t1", None, {KEY_MAY: "100"})
-    assert entry["current"] == {KEY_MAY: "100"}
-    assert entry["seen"] == {"t1": [1, 0]}
+    assert expanded(entry)["current"] == {KEY_MAY: "100"}
+    assert expanded(entry)["seen"] == {"t1": [1, 0]}
 
 
 def test_same_event_id_again_is_a_duplicate_that_changes_nothing():
     entry, _ = record(None, flow("t1"), {KEY_MAY: "100"}, (1, 0))
     again, change = record(entry, flow("t1", amount="999"), {KEY_MAY: "999"}, (2, 0))
     assert change == Change("duplicate", "t1")
-    assert again["current"] == {KEY_MAY: "100"}
+    assert expanded(again)["current"] == {KEY_MAY: "100"}
 
 
 def test_correction_after_original_replaces_its_contribution():
     entry, _ = record(None, flow("t1"), {KEY_MAY: "100"}, (1, 0))
     entry, change = record(entry, flow("t2", corrects="t1"), {KEY_MAY: "80"}, (2, 0))
     assert change == Change("corrected", "t2", {KEY_MAY: "100"}, {KEY_MAY: "80"})
-    assert entry["corrected"] is True
-    assert entry["current_event"] == "t2"
+    assert expanded(entry)["corrected"] is True
+    assert expanded(entry)["current_event"] == "t2"
 
 
 def test_original_after_its_correction_is_superseded():
@@ -98,7 +99,7 @@ def test_original_after_its_correction_is_superseded():
     assert first == Change("corrected", "t2", None, {KEY_MAY: "80"})
     entry, change = record(entry, flow("t1"), {KEY_MAY: "100"}, (2, 0))
     assert change == Change("superseded", "t1")
-    assert entry["current"] == {KEY_MAY: "80"}
+    assert expanded(entry)["current"] == {KEY_MAY: "80"}
 
 
 def test_later_correction_in_the_log_wins():
@@ -106,7 +107,7 @@ def test_later_correction_in_the_log_wins():
     entry, _ = record(entry, flow("t3", corrects="t1"), {KEY_MAY: "70"}, (2, 0))
     entry, change = record(entry, flow("t2", corrects="t1"), {KEY_MAY: "80"}, (3, 0))
     assert change.before == {KEY_MAY: "70"}
-    assert entry["current"] == {KEY_MAY: "80"}
+    assert expanded(entry)["current"] == {KEY_MAY: "80"}
 
 
 def test_replaying_a_position_returns_the_recorded_change_and_keeps_the_entry():
