@@ -49,12 +49,14 @@ class Store(Protocol):
     def pairs_with_pending(self) -> Iterable[str]: ...
 
 
-def root_key(store: Store, flow: Flow) -> str:
-    """The entry of the original event; a correction of a correction resolves to it when
-    the correction it names has been seen (``corrects`` should name the original)."""
+def root_of(store: Store, flow: Flow) -> tuple[str, RootEntry | None]:
+    """The key and entry of the original event; a correction of a correction resolves to
+    it when the correction it names has been seen (``corrects`` should name the original).
+    """
     key = f"{flow.pair}/{flow.root_id}"
-    target = alias_target(store.root(key))
-    return key if target is None else target
+    entry = store.root(key)
+    target = alias_target(entry)
+    return (key, entry) if target is None else (target, store.root(target))
 
 
 def apply_flow(store: Store, flow: Flow, position: Position,
@@ -67,9 +69,8 @@ def apply_flow(store: Store, flow: Flow, position: Position,
     if rate is None:
         store.set_ledger(flow.pair, add_pending(ledger, flow, position))
         return "pending"
-    key = root_key(store, flow)
-    entry, change = record(store.root(key), flow, contribution_of(flow, rate), position,
-                           released_from)
+    key, entry = root_of(store, flow)
+    entry, change = record(entry, flow, contribution_of(flow, rate), position, released_from)
     store.set_root(key, entry)
     if flow.is_correction:
         # Lets a later correction that names this one find the same root.
