@@ -17,7 +17,7 @@ from services.tracker.domain.fold import (
     apply_flow,
     apply_fx_rate,
 )
-from services.tracker.domain.ledger import JSON, buckets_of, totals
+from services.tracker.domain.ledger import JSON, alias_target, buckets_of, expanded, totals
 from services.tracker.domain.periods import months_of
 from services.tracker.intake.envelope import ReferenceItem, decode_batch
 from services.tracker.log import read_to_end
@@ -87,8 +87,10 @@ def summarise(replayed: Replayed, figure: Figure) -> JSON:
             importer_months.add((sector, measure, route, day[:7]))
     contributions, corrections = [], []
     by_topic: Counter[str] = Counter()
-    for entry in replayed.store.roots.values():
-        if "alias_of" in entry or not entry["current"]:
+    entries = [expanded(entry) for entry in replayed.store.roots.values()
+               if alias_target(entry) is None]
+    for entry in entries:
+        if not entry["current"]:
             continue
         parts = {k: Decimal(v) for k, v in entry["current"].items() if figure.covers(k)}
         if not parts:
@@ -112,8 +114,7 @@ def summarise(replayed: Replayed, figure: Figure) -> JSON:
                                     "sources": replayed.sources.get(change["event_id"], []),
                                     "outcome": change["outcome"],
                                     "replaced_amount": str(before)})
-    root_of = {event_id: entry for entry in replayed.store.roots.values()
-               if "alias_of" not in entry for event_id in entry["seen"]}
+    root_of = {event_id: entry for entry in entries for event_id in entry["seen"]}
     duplicates = [{"event_id": event_id, "sources": replayed.sources[event_id]}
                   for event_id in sorted(set(replayed.duplicates))
                   if any(figure.covers(k) for k in root_of[event_id]["current"] or {})]

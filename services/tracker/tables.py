@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from faust.types import EventT, TableT
 
 from services.tracker.compat import note_key_partition, stored_values
-from services.tracker.domain.ledger import JSON, ledger_update, with_update
+from services.tracker.domain.ledger import JSON, RootEntry, ledger_update, with_update
 from services.tracker.domain.reference import empty_reference
 from services.tracker.partitioning import partition_of
 
@@ -188,11 +188,13 @@ class BatchStore:
     tables: TrackerTables
     partition: int
     partitions: int
-    staged: dict[tuple[str, str], JSON] = field(default_factory=dict)
+    # Table values by (table, key): JSON objects, and root entries that may be lists
+    # (``RootEntry``); the public methods say which.
+    staged: dict[tuple[str, str], Any] = field(default_factory=dict)
     # The tables' values are the fold's own: a record changes them in place, and its
     # writes to the changelog say which months it changed (``ledger_update``).
     in_place: bool = True
-    stored: dict[str, dict[str, JSON]] = field(init=False)
+    stored: dict[str, dict[str, Any]] = field(init=False)
 
     def __post_init__(self) -> None:
         tables = (self.tables.ledgers, self.tables.roots, self.tables.references)
@@ -202,13 +204,13 @@ class BatchStore:
     def _reference_key(self) -> str:
         return reference_key(self.partition)
 
-    def _get(self, table: TableT, key: str) -> JSON | None:
+    def _get(self, table: TableT, key: str) -> Any:
         staged = self.staged.get((table.name, key), _MISSING)
         if staged is _MISSING:
             return self.stored[table.name].get(key)
-        return staged  # type: ignore[return-value]
+        return staged
 
-    def _set(self, table: TableT, key: str, value: JSON) -> None:
+    def _set(self, table: TableT, key: str, value: Any) -> None:
         if value is not self._get(table, key):
             self.staged[(table.name, key)] = value
 
@@ -226,10 +228,10 @@ class BatchStore:
         # its identity, and its write holds just the months this record changed.
         self.staged[(self.tables.ledgers.name, pair)] = value
 
-    def root(self, key: str) -> JSON | None:
+    def root(self, key: str) -> RootEntry | None:
         return self._get(self.tables.roots, key)
 
-    def set_root(self, key: str, value: JSON) -> None:
+    def set_root(self, key: str, value: RootEntry) -> None:
         self._set(self.tables.roots, key, value)
 
     def pairs_with_pending(self) -> Iterator[str]:
@@ -249,7 +251,7 @@ class BatchStore:
         ledgers, roots = self.tables.ledgers, self.tables.roots
         tables = {t.name: t for t in (ledgers, roots, self.tables.references)}
         records: dict[str, list[tuple[str, JSON | None]]] = {name: [] for name in tables}
-        root_groups: dict[str, JSON] = {}
+        root_groups: dict[str, dict[str, RootEntry]] = {}
         latest = ledgers.latest
         for (name, key), value in self.staged.items():
             table = tables[name]

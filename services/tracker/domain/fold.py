@@ -19,7 +19,10 @@ from services.tracker.domain.fx import rate_on
 from services.tracker.domain.ledger import (
     JSON,
     Position,
+    RootEntry,
     add_pending,
+    alias_root,
+    alias_target,
     apply_change,
     contribution_of,
     empty_ledger,
@@ -41,19 +44,19 @@ class Store(Protocol):
     def set_reference(self, value: JSON) -> None: ...
     def ledger(self, pair: str) -> JSON | None: ...
     def set_ledger(self, pair: str, value: JSON) -> None: ...
-    def root(self, key: str) -> JSON | None: ...
-    def set_root(self, key: str, value: JSON) -> None: ...
+    def root(self, key: str) -> RootEntry | None: ...
+    def set_root(self, key: str, value: RootEntry) -> None: ...
     def pairs_with_pending(self) -> Iterable[str]: ...
 
 
-def root_key(store: Store, flow: Flow) -> str:
-    """The entry of the original event; a correction of a correction resolves to it when
-    the correction it names has been seen (``corrects`` should name the original)."""
+def root_of(store: Store, flow: Flow) -> tuple[str, RootEntry | None]:
+    """The key and entry of the original event; a correction of a correction resolves to
+    it when the correction it names has been seen (``corrects`` should name the original).
+    """
     key = f"{flow.pair}/{flow.root_id}"
     entry = store.root(key)
-    if entry is not None and "alias_of" in entry:
-        return str(entry["alias_of"])
-    return key
+    target = alias_target(entry)
+    return (key, entry) if target is None else (target, store.root(target))
 
 
 def apply_flow(store: Store, flow: Flow, position: Position,
@@ -66,13 +69,12 @@ def apply_flow(store: Store, flow: Flow, position: Position,
     if rate is None:
         store.set_ledger(flow.pair, add_pending(ledger, flow, position))
         return "pending"
-    key = root_key(store, flow)
-    entry, change = record(store.root(key), flow, contribution_of(flow, rate), position,
-                           released_from)
+    key, entry = root_of(store, flow)
+    entry, change = record(entry, flow, contribution_of(flow, rate), position, released_from)
     store.set_root(key, entry)
     if flow.is_correction:
         # Lets a later correction that names this one find the same root.
-        store.set_root(f"{flow.pair}/{flow.event_id}", {"alias_of": key})
+        store.set_root(f"{flow.pair}/{flow.event_id}", alias_root(key))
     released = flow if released_from is not None else None
     store.set_ledger(flow.pair, apply_change(ledger, change, position, released, store.in_place))
     return change.outcome
@@ -109,7 +111,7 @@ class MemoryStore:
 
     reference_value: JSON = field(default_factory=ref.empty_reference)
     ledgers: dict[str, JSON] = field(default_factory=dict)
-    roots: dict[str, JSON] = field(default_factory=dict)
+    roots: dict[str, RootEntry] = field(default_factory=dict)
     in_place: bool = False
 
     def reference(self) -> JSON:
@@ -124,10 +126,10 @@ class MemoryStore:
     def set_ledger(self, pair: str, value: JSON) -> None:
         self.ledgers[pair] = value
 
-    def root(self, key: str) -> JSON | None:
+    def root(self, key: str) -> RootEntry | None:
         return self.roots.get(key)
 
-    def set_root(self, key: str, value: JSON) -> None:
+    def set_root(self, key: str, value: RootEntry) -> None:
         self.roots[key] = value
 
     def pairs_with_pending(self) -> Iterator[str]:

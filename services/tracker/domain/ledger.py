@@ -3,7 +3,8 @@
 State is split by key so each piece can live in one table value:
 
 * a *root entry* per original event id (``pair/root_id``) remembers which events touched
-  that flow (original, corrections, duplicates) and what each changed;
+  that flow (original, corrections, duplicates) and what each changed - in a compact list
+  while that is one plain event (``RootEntry``);
 * a *ledger* per pair holds the buckets the totals are derived from, grouped by month, the
   events waiting for an FX rate, and the position of the last change it applied.
 
@@ -27,6 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Context, Decimal, localcontext
+from itertools import chain
 from typing import Any, Literal
 
 from services.tracker.domain.flows import SECTORS, VALUE, Flow
@@ -95,13 +97,54 @@ class Change:
         return cls(**data)
 
 
+# A root entry has one of three forms, all plain JSON:
+#
+# * full: {"current": buckets or None, "current_event": id, "current_log_position": [..],
+#   "corrected": bool, "seen": {event id: position}, "changes": {position_key: Change}};
+# * compact: [event_id, record_offset, index, bucket, amount, bucket, amount, ...] - a root
+#   touched by one plain event applied at its own log position, which is what almost every
+#   root is. It says all the full form would (``expanded``) in one list instead of seven
+#   dicts and lists, which is most of what the roots cost in memory, to build and to write;
+# * alias: {"alias_of": key} - under a correction's own id, the key of the root it corrects.
+RootEntry = JSON | list[Any]
+
 # The entry of an event not seen yet. Read, never changed: ``record`` builds a new entry.
 EMPTY_ROOT: JSON = {"current": None, "current_event": None, "current_log_position": None,
                     "corrected": False, "seen": {}, "changes": {}}
 
 
-def record(entry: JSON | None, flow: Flow, contribution: Buckets, position: Position,
-           log_position: Position | None = None) -> tuple[JSON, Change]:
+def compact_root(event_id: str, position: Position, contribution: Buckets) -> list[Any]:
+    """The compact entry of a root whose one event was applied at ``position`` (record
+    offset, index), its log position."""
+    return [event_id, *position, *chain.from_iterable(contribution.items())]
+
+
+def expanded(entry: RootEntry) -> JSON:
+    """The full form of a root entry (a full entry itself, not a copy)."""
+    if isinstance(entry, dict):
+        return entry
+    event_id, offset, index = entry[:3]
+    contribution = dict(zip(entry[3::2], entry[4::2], strict=True))
+    return {"current": contribution, "current_event": event_id,
+            "current_log_position": [offset, index], "corrected": False,
+            "seen": {event_id: [offset, index]},
+            "changes": {position_key((offset, index)):
+                        Change("applied", event_id, None, contribution).to_json()}}
+
+
+def alias_root(key: str) -> JSON:
+    return {"alias_of": key}
+
+
+def alias_target(entry: RootEntry | None) -> str | None:
+    """The root key an alias entry names; None for a root entry or no entry."""
+    if isinstance(entry, dict) and "alias_of" in entry:
+        return str(entry["alias_of"])
+    return None
+
+
+def record(entry: RootEntry | None, flow: Flow, contribution: Buckets, position: Position,
+           log_position: Position | None = None) -> tuple[RootEntry, Change]:
     """Record a flow in its root entry and say what it changes.
 
     ``position`` is where the change is applied; ``log_position`` where the event sits in
@@ -109,32 +152,41 @@ def record(entry: JSON | None, flow: Flow, contribution: Buckets, position: Posi
     current contribution of its root whichever order they arrive in; among corrections the
     one later in the log wins. An original that arrives after its correction, or a
     correction older than the current one, is remembered but changes nothing.
+
+    A root's first event, if a plain one applied at its log position, gets a compact
+    entry; the next event that changes the root stores the full form. An entry that
+    changes nothing (a replayed position, a duplicate) is returned as it was.
     """
-    entry = entry or EMPTY_ROOT
     log_position = log_position or position
+    if entry is None:
+        if not flow.is_correction and log_position == position and len(position) == 2:
+            return (compact_root(flow.event_id, position, contribution),
+                    Change("applied", flow.event_id, None, contribution))
+        entry = EMPTY_ROOT
+    full = expanded(entry)
     at = position_key(position)
-    replayed = entry["changes"].get(at)
+    replayed = full["changes"].get(at)
     if replayed is not None:
         return entry, Change.from_json(replayed)
-    if flow.event_id in entry["seen"]:
+    if flow.event_id in full["seen"]:
         return entry, Change("duplicate", flow.event_id)
-    current_at = entry["current_log_position"]
+    current_at = full["current_log_position"]
     newer = current_at is None or log_position > tuple(current_at)
-    if flow.is_correction and (newer or not entry["corrected"]):
-        change = Change("corrected", flow.event_id, entry["current"], contribution)
-    elif flow.is_correction or entry["corrected"]:
+    if flow.is_correction and (newer or not full["corrected"]):
+        change = Change("corrected", flow.event_id, full["current"], contribution)
+    elif flow.is_correction or full["corrected"]:
         change = Change("superseded", flow.event_id, None, None)
     else:
         change = Change("applied", flow.event_id, None, contribution)
     updated = {
-        **entry,
-        "seen": {**entry["seen"], flow.event_id: list(position)},
-        "changes": {**entry["changes"], at: change.to_json()},
+        **full,
+        "seen": {**full["seen"], flow.event_id: list(position)},
+        "changes": {**full["changes"], at: change.to_json()},
     }
     if change.outcome in ("applied", "corrected"):
         updated.update(current=contribution, current_event=flow.event_id,
                        current_log_position=list(log_position),
-                       corrected=entry["corrected"] or flow.is_correction)
+                       corrected=full["corrected"] or flow.is_correction)
     return updated, change
 
 

@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,10 +30,13 @@ from services.tracker.domain.fold import (
     replay,
 )
 from services.tracker.domain.ledger import (
+    EMPTY_ROOT,
     HeadlineCache,
     buckets_of,
+    expanded,
     headline,
     ledger_update,
+    position_key,
     with_update,
 )
 from services.tracker.domain.periods import months_of, period_kind
@@ -593,3 +597,62 @@ def test_changes_in_place_equal_copy_on_write_and_their_writes_rebuild_the_ledge
         assert recovered == in_place.ledgers
     assert (in_place.reference_value, in_place.ledgers, in_place.roots) == (
         pure.reference_value, pure.ledgers, pure.roots)
+
+
+# -- (i) compact root entries -------------------------------------------------------------
+
+class FullRootStore(MemoryStore):
+    """A fold whose root entries all take the full form: ``record`` never sees a root as
+    new, which is how every entry was stored before compact ones."""
+
+    def root(self, key):
+        return self.roots.get(key, EMPTY_ROOT)
+
+    def set_root(self, key, value):
+        assert isinstance(value, dict)
+        super().set_root(key, value)
+
+
+def fold_record(store: MemoryStore, record, offset: int):
+    """Fold one ledger-input record: a flow's outcome, or what a rate released."""
+    kind, raw = record
+    event = validate(kind, raw, LIMIT)
+    if isinstance(event, FxRatePublished):
+        return apply_fx_rate(store, event, (offset, 0))
+    return apply_event(store, kind, event, offset)
+
+
+@FOLD_SETTINGS
+@given(st.lists(transactions(currencies=(*RATED, UNRATED[0])), min_size=1, max_size=12),
+       st.data())
+def test_compact_root_entries_fold_as_the_full_form(make, originals, data):
+    """With compact root entries the fold gives the outcomes, ledgers and (expanded) root
+    entries of a fold that keeps every entry whole - through corrections, corrections of
+    corrections, duplicates, flows released by a late rate, records folded again after a
+    crash, and entries put back from their JSON changelog."""
+    records = [to_record(make, f"e{i}", t) for i, t in enumerate(originals)]
+    for number, index in enumerate(data.draw(st.lists(
+            st.integers(0, len(originals) - 1), max_size=4), label="corrected")):
+        named = data.draw(st.sampled_from([f"e{index}", *[f"c{n}" for n in range(number)]]))
+        records.append(to_record(make, f"c{number}", data.draw(corrections_of(
+            originals[index])), corrects=named))
+    records.append(make.fx_rate("fx-late", currency=UNRATED[0], rate="3"))
+    log = [*rate_records(make), *data.draw(st.permutations(records), label="log")]
+    log += data.draw(st.lists(st.sampled_from(log), max_size=3), label="delivered again")
+
+    compact, full = MemoryStore(in_place=True), FullRootStore(in_place=True)
+    for offset in range(len(log)):
+        # A crash: the records since an earlier offset are folded again at their offsets.
+        refolded = range(data.draw(st.integers(0, offset)), offset + 1) if data.draw(
+            st.booleans(), label=f"crash after {offset}") else range(offset, offset + 1)
+        for at in refolded:
+            assert fold_record(compact, log[at], at) == fold_record(full, log[at], at)
+        if data.draw(st.booleans(), label=f"recover after {offset}"):
+            compact.roots = orjson.loads(orjson.dumps(compact.roots))
+        assert compact.ledgers == full.ledgers
+        assert {key: expanded(entry) for key, entry in compact.roots.items()} == full.roots
+    for key, entry in full.roots.items():  # compact exactly where one plain event applied
+        one_plain_event = entry.get("current_log_position") is not None and [
+            *entry["changes"]] == [position_key(entry["current_log_position"])] and not (
+            entry["corrected"])
+        assert isinstance(compact.roots[key], list) == one_plain_event, entry

@@ -5,19 +5,25 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from services.tracker.domain.flows import Flow
 from services.tracker.domain.fold import replay
 from services.tracker.domain.fx import with_rate
 from services.tracker.domain.ledger import (
+    EMPTY_ROOT,
     Change,
+    RootEntry,
     add_pending,
+    alias_root,
+    alias_target,
     apply_change,
     bucket_key,
     buckets_of,
     contribution_of,
     empty_ledger,
+    expanded,
     headline_months,
     ledger_update,
     monthly_series,
@@ -74,23 +80,23 @@ def test_a_valid_thirty_digit_amount_is_kept_exactly():
 def test_first_report_is_applied():
     entry, change = record(None, flow("t1"), {KEY_MAY: "100"}, (1, 0))
     assert change == Change("applied", "t1", None, {KEY_MAY: "100"})
-    assert entry["current"] == {KEY_MAY: "100"}
-    assert entry["seen"] == {"t1": [1, 0]}
+    assert expanded(entry)["current"] == {KEY_MAY: "100"}
+    assert expanded(entry)["seen"] == {"t1": [1, 0]}
 
 
 def test_same_event_id_again_is_a_duplicate_that_changes_nothing():
     entry, _ = record(None, flow("t1"), {KEY_MAY: "100"}, (1, 0))
     again, change = record(entry, flow("t1", amount="999"), {KEY_MAY: "999"}, (2, 0))
     assert change == Change("duplicate", "t1")
-    assert again["current"] == {KEY_MAY: "100"}
+    assert expanded(again)["current"] == {KEY_MAY: "100"}
 
 
 def test_correction_after_original_replaces_its_contribution():
     entry, _ = record(None, flow("t1"), {KEY_MAY: "100"}, (1, 0))
     entry, change = record(entry, flow("t2", corrects="t1"), {KEY_MAY: "80"}, (2, 0))
     assert change == Change("corrected", "t2", {KEY_MAY: "100"}, {KEY_MAY: "80"})
-    assert entry["corrected"] is True
-    assert entry["current_event"] == "t2"
+    assert expanded(entry)["corrected"] is True
+    assert expanded(entry)["current_event"] == "t2"
 
 
 def test_original_after_its_correction_is_superseded():
@@ -98,7 +104,7 @@ def test_original_after_its_correction_is_superseded():
     assert first == Change("corrected", "t2", None, {KEY_MAY: "80"})
     entry, change = record(entry, flow("t1"), {KEY_MAY: "100"}, (2, 0))
     assert change == Change("superseded", "t1")
-    assert entry["current"] == {KEY_MAY: "80"}
+    assert expanded(entry)["current"] == {KEY_MAY: "80"}
 
 
 def test_later_correction_in_the_log_wins():
@@ -106,7 +112,7 @@ def test_later_correction_in_the_log_wins():
     entry, _ = record(entry, flow("t3", corrects="t1"), {KEY_MAY: "70"}, (2, 0))
     entry, change = record(entry, flow("t2", corrects="t1"), {KEY_MAY: "80"}, (3, 0))
     assert change.before == {KEY_MAY: "70"}
-    assert entry["current"] == {KEY_MAY: "80"}
+    assert expanded(entry)["current"] == {KEY_MAY: "80"}
 
 
 def test_replaying_a_position_returns_the_recorded_change_and_keeps_the_entry():
@@ -114,6 +120,91 @@ def test_replaying_a_position_returns_the_recorded_change_and_keeps_the_entry():
     again, replayed = record(entry, flow("t1"), {KEY_MAY: "100"}, (1, 0))
     assert replayed == change
     assert again == entry
+
+
+# -- record: compact entries say what the full form says ----------------------------------
+
+KEY_JUN = bucket_key("trade", "value_usd", "RU>IN", "importer", "2024-06-15", "USD")
+KEY_BBL = bucket_key("energy", "bbl", "RU>IN", "importer", "2024-05-15", "-")
+
+T1 = (flow("t1"), {KEY_MAY: "100", KEY_BBL: "7"})
+T1_AGAIN = (flow("t1", amount="999"), {KEY_MAY: "999"})  # same id: a duplicate
+C2 = (flow("c2", corrects="t1", amount="80"), {KEY_JUN: "80"})
+C3 = (flow("c3", corrects="c2", amount="70"), {KEY_MAY: "70"})  # names the correction
+ORIGINAL, DUPLICATE, CORRECTION = (1, 0), (2, 3), (3, 0)
+
+# Each step: (flow, contribution, position, log position or None).
+SEQUENCES = {
+    "applied": [(*T1, ORIGINAL, None)],
+    "replayed at its position": [(*T1, ORIGINAL, None), (*T1, ORIGINAL, None)],
+    "duplicate": [(*T1, ORIGINAL, None), (*T1_AGAIN, DUPLICATE, None)],
+    "duplicate replayed": [(*T1, ORIGINAL, None), (*T1_AGAIN, DUPLICATE, None),
+                           (*T1_AGAIN, DUPLICATE, None), (*T1, ORIGINAL, None)],
+    "correction after the original": [(*T1, ORIGINAL, None), (*C2, CORRECTION, None)],
+    "correction before the original": [(*C2, CORRECTION, None), (*T1, (4, 0), None)],
+    "original replayed after its correction": [
+        (*T1, ORIGINAL, None), (*C2, CORRECTION, None), (*T1, ORIGINAL, None),
+        (*C2, CORRECTION, None)],
+    "correction of a correction": [(*T1, ORIGINAL, None), (*C2, CORRECTION, None),
+                                   (*C3, (4, 1), None)],
+    "older correction after a newer one": [(*T1, (5, 0), None), (*C3, (4, 1), None),
+                                           (*C2, CORRECTION, None)],
+    "released from the pending list": [(*T1, (9, 0, *ORIGINAL), ORIGINAL),
+                                       (*T1, (9, 0, *ORIGINAL), ORIGINAL)],
+    "released, then corrected": [(*T1, (9, 0, *ORIGINAL), ORIGINAL), (*C2, (10, 0), None)],
+    "released correction of a compact root": [(*T1, ORIGINAL, None),
+                                              (*C2, (9, 0, *CORRECTION), CORRECTION)],
+    "duplicate released after the original": [(*T1, ORIGINAL, None),
+                                              (*T1_AGAIN, (9, 0, *DUPLICATE), DUPLICATE)],
+}
+
+
+@pytest.mark.parametrize("steps", SEQUENCES.values(), ids=SEQUENCES.keys())
+def test_compact_entries_record_what_the_full_form_records(steps):
+    """``record`` from a compact entry (stored and recovered as JSON) and from the full
+    form of the same root give the same change, and entries that say the same."""
+    compact: RootEntry | None = None
+    full: RootEntry = EMPTY_ROOT  # never compact: what every entry was before
+    for the_flow, contribution, position, log_position in steps:
+        recovered = None if compact is None else orjson.loads(orjson.dumps(compact))
+        assert recovered == compact
+        compact, change = record(recovered, the_flow, contribution, position, log_position)
+        full, full_change = record(full, the_flow, contribution, position, log_position)
+        assert isinstance(full, dict)
+        assert change == full_change
+        assert expanded(compact) == full
+
+
+def test_a_new_plain_event_at_its_log_position_gets_a_compact_entry():
+    entry, change = record(None, flow("t1"), {KEY_MAY: "100", KEY_BBL: "7"}, (12, 3))
+    assert entry == ["t1", 12, 3, KEY_MAY, "100", KEY_BBL, "7"]
+    assert change == Change("applied", "t1", None, {KEY_MAY: "100", KEY_BBL: "7"})
+    assert expanded(entry) == {
+        "current": {KEY_MAY: "100", KEY_BBL: "7"}, "current_event": "t1",
+        "current_log_position": [12, 3], "corrected": False, "seen": {"t1": [12, 3]},
+        "changes": {"12:3": {"outcome": "applied", "event_id": "t1", "before": None,
+                             "after": {KEY_MAY: "100", KEY_BBL: "7"}}}}
+
+
+def test_a_correction_or_a_released_flow_gets_the_full_form():
+    correction, _ = record(None, flow("c1", corrects="t1"), {KEY_MAY: "80"}, (1, 0))
+    released, _ = record(None, flow("t1"), {KEY_MAY: "100"}, (9, 0, 1, 0), (1, 0))
+    assert isinstance(correction, dict)
+    assert isinstance(released, dict)
+
+
+def test_an_entry_no_event_changes_is_returned_as_it_was():
+    """The same object, so that the tables write nothing for it."""
+    entry, _ = record(None, flow("t1"), {KEY_MAY: "100"}, (1, 0))
+    assert record(entry, flow("t1"), {KEY_MAY: "100"}, (1, 0))[0] is entry
+    assert record(entry, flow("t1"), {KEY_MAY: "100"}, (2, 0))[0] is entry
+
+
+def test_alias_target_names_the_root_of_an_alias_only():
+    compact, _ = record(None, flow("alias_of"), {KEY_MAY: "100"}, (1, 0))
+    full, _ = record(None, flow("c1", corrects="t1"), {KEY_MAY: "80"}, (1, 0))
+    assert alias_target(alias_root("IN-RU/t1")) == "IN-RU/t1"
+    assert [alias_target(entry) for entry in (compact, full, None)] == [None, None, None]
 
 
 # -- applying changes to a ledger ---------------------------------------------------------
