@@ -51,12 +51,19 @@ Item = TransactionItem | ReferenceItem
 _TRANSACTION, _FX_RATE, _COMMITMENT = "t", "fx", "c"
 
 
+# A ``Source``, or just its fields where the intake would build one only to encode it.
+SourceFields = tuple[str, int, int, float]
+
+
+def encode_transaction(source: SourceFields, flow: Flow) -> bytes:
+    quantity = flow.quantity
+    return orjson.dumps([_TRANSACTION, *source, *flow[:10], str(flow.amount), flow.currency,
+                         None if quantity is None else str(quantity), flow.unit])
+
+
 def encode_item(item: Item) -> bytes:
     if isinstance(item, TransactionItem):
-        flow = item.flow
-        quantity = None if flow.quantity is None else str(flow.quantity)
-        return orjson.dumps([_TRANSACTION, *item.source, *flow[:10], str(flow.amount),
-                             flow.currency, quantity, flow.unit])
+        return encode_transaction(item.source, item.flow)
     kind = _FX_RATE if isinstance(item.event, FxRatePublished) else _COMMITMENT
     return orjson.dumps([kind, *item.source, item.event.model_dump(mode="json")])
 
