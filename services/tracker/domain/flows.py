@@ -10,7 +10,9 @@ importer's report.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 from schemas.events import (
@@ -30,8 +32,20 @@ DEFENSE_MEASURES = {"delivered": VALUE, "contract_signed": "order_book_usd", "pa
 
 def canonical_pair(first: str, second: str) -> str:
     """``RU``/``IN`` and ``IN``/``RU`` are one relationship: ``IN-RU``."""
-    low, high = sorted((first, second))
-    return f"{low}-{high}"
+    return f"{first}-{second}" if first <= second else f"{second}-{first}"
+
+
+# Countries and days repeat from event to event while formatting their labels costs more
+# than the rest of a flow; the bounds keep a stream of odd dates or countries from growing
+# the caches without end.
+@lru_cache(maxsize=4096)
+def _pair_and_route(exporter: str, importer: str) -> tuple[str, str]:
+    return canonical_pair(exporter, importer), f"{exporter}>{importer}"
+
+
+@lru_cache(maxsize=8192)
+def _month_and_day(day: date) -> tuple[str, str]:
+    return month_label(day), day.isoformat()
 
 
 class Flow(NamedTuple):
@@ -71,27 +85,23 @@ class Flow(NamedTuple):
 
 def flow_of(event: TransactionEvent) -> Flow:
     """Normalise a validated transaction event."""
-    common: dict[str, Any] = {
-        "event_id": event.event_id,
-        "root_id": event.corrects or event.event_id,
-        "is_correction": event.corrects is not None,
-        "month": month_label(event.occurred_on),
-        "day": event.occurred_on.isoformat(),
-        "amount": event.amount,
-        "currency": event.currency,
-    }
+    month, day = _month_and_day(event.occurred_on)
+    event_id, corrects = event.event_id, event.corrects
+    root_id = corrects or event_id
     if isinstance(event, DefenseTransactionRecorded):
-        return Flow(pair=canonical_pair(event.buyer, event.supplier), sector="defense",
-                    measure=DEFENSE_MEASURES[event.stage],
-                    route=f"{event.supplier}>{event.buyer}", role="importer", **common)
+        pair, route = _pair_and_route(event.supplier, event.buyer)
+        return Flow(event_id, root_id, corrects is not None, pair, "defense",
+                    DEFENSE_MEASURES[event.stage], route, "importer", month, day,
+                    event.amount, event.currency)
     role: Literal["importer", "exporter"]
     if event.direction == "import":
-        route, role = f"{event.partner}>{event.reporter}", "importer"
+        (pair, route), role = _pair_and_route(event.partner, event.reporter), "importer"
     else:
-        route, role = f"{event.reporter}>{event.partner}", "exporter"
-    sector: Sector = "energy" if isinstance(event, EnergyTransactionRecorded) else "trade"
-    extra: dict[str, Any] = {}
-    if isinstance(event, EnergyTransactionRecorded) and event.quantity is not None:
-        extra = {"quantity": event.quantity, "unit": event.unit}
-    return Flow(pair=canonical_pair(event.reporter, event.partner), sector=sector,
-                measure=VALUE, route=route, role=role, **common, **extra)
+        (pair, route), role = _pair_and_route(event.reporter, event.partner), "exporter"
+    if isinstance(event, EnergyTransactionRecorded):
+        # quantity and unit come both or neither: the model checks it.
+        return Flow(event_id, root_id, corrects is not None, pair, "energy", VALUE, route,
+                    role, month, day, event.amount, event.currency, event.quantity,
+                    event.unit)
+    return Flow(event_id, root_id, corrects is not None, pair, "trade", VALUE, route, role,
+                month, day, event.amount, event.currency)

@@ -27,6 +27,11 @@ MODELS: dict[Kind, type[Event]] = {
     "fx_rate": FxRatePublished,
 }
 
+# The models' own validators: BaseModel.model_validate_json adds an argument check around
+# them that costs a tenth of a small event's validation.
+_VALIDATE_JSON = {kind: model.__pydantic_validator__.validate_json
+                  for kind, model in MODELS.items()}
+
 
 def describe(error: ValidationError) -> str:
     """A one-line reason naming each failing field, e.g. ``amount: ...; currency: ...``."""
@@ -43,7 +48,8 @@ def validate(kind: Kind, raw: bytes | None, max_bytes: int) -> Event:
     if len(raw) > max_bytes:
         raise InvalidEventError(f"payload of {len(raw)} bytes exceeds the limit of {max_bytes}")
     try:
-        return MODELS[kind].model_validate_json(raw)
+        event: Event = _VALIDATE_JSON[kind](raw)
+        return event
     except ValidationError as error:
         if error.errors()[0]["type"] == "json_invalid":
             raise InvalidEventError(f"not valid JSON: {error.errors()[0]['msg']}") from None

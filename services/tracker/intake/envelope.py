@@ -11,9 +11,10 @@ on the fold's hot path, once per event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from typing import Any, NamedTuple
+from functools import partial
+from typing import Any, NamedTuple, cast
 
 import orjson
 
@@ -51,12 +52,19 @@ Item = TransactionItem | ReferenceItem
 _TRANSACTION, _FX_RATE, _COMMITMENT = "t", "fx", "c"
 
 
+# A ``Source``, or just its fields where the intake would build one only to encode it.
+SourceFields = tuple[str, int, int, float]
+
+
+def encode_transaction(source: SourceFields, flow: Flow) -> bytes:
+    quantity = flow.quantity
+    return orjson.dumps([_TRANSACTION, *source, *flow[:10], str(flow.amount), flow.currency,
+                         None if quantity is None else str(quantity), flow.unit])
+
+
 def encode_item(item: Item) -> bytes:
     if isinstance(item, TransactionItem):
-        flow = item.flow
-        quantity = None if flow.quantity is None else str(flow.quantity)
-        return orjson.dumps([_TRANSACTION, *item.source, *flow[:10], str(flow.amount),
-                             flow.currency, quantity, flow.unit])
+        return encode_transaction(item.source, item.flow)
     kind = _FX_RATE if isinstance(item.event, FxRatePublished) else _COMMITMENT
     return orjson.dumps([kind, *item.source, item.event.model_dump(mode="json")])
 
@@ -72,15 +80,24 @@ def encode_batch(items: Iterable[Item]) -> bytes:
 
 def decode_batch(raw: bytes) -> Iterator[Item]:
     for row in orjson.loads(raw):
-        source = Source(row[1], row[2], row[3], row[4])
         kind = row[0]
         if kind == _TRANSACTION:
-            quantity = row[17]
-            yield TransactionItem(source, Flow(
-                row[5], row[6], row[7], row[8], row[9], row[10], row[11], row[12], row[13],
-                row[14], Decimal(row[15]), row[16],
-                None if quantity is None else Decimal(quantity), row[18]))
-        elif kind == _FX_RATE:
+            row[15] = Decimal(row[15])
+            if row[17] is not None:
+                row[17] = Decimal(row[17])
+            yield _new_transaction((_new_source(row[1:5]), _new_flow(row[5:19])))
+            continue
+        source = _new_source(row[1:5])
+        if kind == _FX_RATE:
             yield ReferenceItem(source, FxRatePublished.model_validate(row[5]))
         else:
             yield ReferenceItem(source, CommitmentChanged.model_validate(row[5]))
+
+
+# Named tuples straight from a slice of the row, without their generated __new__ (a
+# Python frame each): the fold decodes every event, and building these three tuples is
+# most of decoding it.
+_new_source = cast(Callable[[list[Any]], Source], partial(tuple.__new__, Source))
+_new_flow = cast(Callable[[list[Any]], Flow], partial(tuple.__new__, Flow))
+_new_transaction = cast(Callable[[tuple[Source, Flow]], TransactionItem],
+                        partial(tuple.__new__, TransactionItem))

@@ -8,18 +8,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from schemas.events import CommitmentChanged, FxRatePublished
 from services.tracker.domain.flows import flow_of
 from services.tracker.domain.validation import Kind, validate
 from services.tracker.errors import InvalidEventError
 from services.tracker.intake.envelope import (
     ReferenceItem,
     Source,
-    TransactionItem,
     encode_item,
+    encode_transaction,
     join_encoded,
 )
 from services.tracker.partitioning import partition_of
+
+# An FX rate or a commitment: the kind says so as well as an isinstance on the event would.
+REFERENCE_KINDS: frozenset[Kind] = frozenset({"fx_rate", "commitment"})
 
 
 class SourceRecord(Protocol):
@@ -76,14 +78,15 @@ def route_batch(records: Iterable[SourceRecord], kinds: Mapping[str, Kind], part
     FX rate or a commitment to every partition."""
     routed = RoutedBatch()
     items = routed.items
+    transactions = 0
     for record in records:
         kind = kinds[record.topic]
         try:
             event = validate(kind, record.value, max_event_bytes)
-            source = Source(record.topic, record.partition, record.offset,
-                            record.timestamp / 1000)
-            if isinstance(event, FxRatePublished | CommitmentChanged):
-                reference = ReferenceItem(source, event)
+            if kind in REFERENCE_KINDS:
+                source = Source(record.topic, record.partition, record.offset,
+                                record.timestamp / 1000)
+                reference = ReferenceItem(source, event)  # type: ignore[arg-type]  # by its kind
                 encoded = encode_item(reference)
                 for partition in range(partitions):
                     items.setdefault(partition, []).append(encoded)
@@ -93,7 +96,9 @@ def route_batch(records: Iterable[SourceRecord], kinds: Mapping[str, Kind], part
         except InvalidEventError as error:
             routed.rejected.append(Rejected(record, error.reason))
             continue
-        items.setdefault(partition_of(flow.pair, partitions), []).append(
-            encode_item(TransactionItem(source, flow)))
-        routed.transactions += 1
+        # The source's fields only: a Source would be built just to be encoded.
+        items.setdefault(partition_of(flow.pair, partitions), []).append(encode_transaction(
+            (record.topic, record.partition, record.offset, record.timestamp / 1000), flow))
+        transactions += 1
+    routed.transactions = transactions
     return routed

@@ -88,3 +88,48 @@ def test_flow_json_round_trip(make, quantity):
     data = json.loads(json.dumps(flow.to_json()))
     assert Decimal(data["amount"]) == Decimal("0.00000001")
     assert Flow.from_json(data) == flow
+
+
+# Whole flows, as the keyword-built Flow of before the caches gave them: the same countries
+# and days come back in other roles, so a cache keyed wrongly would show here.
+WHOLE_FLOWS = [
+    (TradeTransactionRecorded, "trade_event", dict(
+        event_id="t1", reporter="IN", partner="RU", direction="import", amount="250.5",
+        currency="EUR", occurred_at="2024-05-31"),
+     Flow("t1", "t1", False, "IN-RU", "trade", "value_usd", "RU>IN", "importer", "2024-05",
+          "2024-05-31", Decimal("250.5"), "EUR")),
+    (TradeTransactionRecorded, "trade_event", dict(
+        event_id="t2", reporter="IN", partner="RU", direction="export", amount="-3",
+        corrects="t1", occurred_at="2024-05-31T23:30:00-05:00"),
+     Flow("t2", "t1", True, "IN-RU", "trade", "value_usd", "IN>RU", "exporter", "2024-05",
+          "2024-05-31", Decimal("-3"), "USD")),
+    (TradeTransactionRecorded, "trade_event", dict(
+        event_id="t3", reporter="RU", partner="IN", direction="import", occurred_at="1900-01-01"),
+     Flow("t3", "t3", False, "IN-RU", "trade", "value_usd", "IN>RU", "importer", "1900-01",
+          "1900-01-01", Decimal("100"), "USD")),
+    (DefenseTransactionRecorded, "defense_event", dict(
+        event_id="d1", buyer="IN", supplier="RU", stage="paid", occurred_at="2024-05-31"),
+     Flow("d1", "d1", False, "IN-RU", "defense", "payments_usd", "RU>IN", "importer",
+          "2024-05", "2024-05-31", Decimal("100"), "USD")),
+    (DefenseTransactionRecorded, "defense_event", dict(
+        event_id="d2", buyer="RU", supplier="IN", stage="delivered", corrects="d0"),
+     Flow("d2", "d0", True, "IN-RU", "defense", "value_usd", "IN>RU", "importer", "2024-05",
+          "2024-05-15", Decimal("100"), "USD")),
+    (EnergyTransactionRecorded, "energy_event", dict(
+        event_id="n1", reporter="RU", partner="IN", direction="export", quantity="1000.5",
+        unit="bbl", occurred_at="2024-05-31"),
+     Flow("n1", "n1", False, "IN-RU", "energy", "value_usd", "RU>IN", "exporter", "2024-05",
+          "2024-05-31", Decimal("100"), "USD", Decimal("1000.5"), "bbl")),
+    (EnergyTransactionRecorded, "energy_event", dict(
+        event_id="n2", reporter="US", partner="AE", direction="import"),
+     Flow("n2", "n2", False, "AE-US", "energy", "value_usd", "AE>US", "importer", "2024-05",
+          "2024-05-15", Decimal("100"), "USD")),
+]
+
+
+def test_whole_flows_in_every_role_and_sector(make):
+    for _round in range(2):  # the second from the caches
+        for model, builder, fields, expected in WHOLE_FLOWS:
+            flow = flow_of(parse(model, getattr(make, builder)(**fields)))
+            assert flow == expected
+            assert [type(value) for value in flow] == [type(value) for value in expected]
