@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Literal, Self
 
 from pydantic import (
@@ -53,25 +54,33 @@ def _plausible(day: date) -> date:
 
 def _event_time(value: object) -> date | datetime:
     """ISO-8601 date (``2024-05-01``) or datetime with a UTC offset."""
-    if isinstance(value, datetime):
+    if isinstance(value, str):
+        if len(value) == 10:
+            return _day(value)
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO-8601 date or datetime") from None
+    elif isinstance(value, datetime):
         when = value
     elif isinstance(value, date):
         return value
-    elif isinstance(value, str):
-        try:
-            if len(value) == 10:
-                return _plausible(date.fromisoformat(value))
-            when = datetime.fromisoformat(value)
-        except ValueError as error:
-            if "outside" in str(error):
-                raise
-            raise ValueError(f"{value!r} is not an ISO-8601 date or datetime") from None
     else:
         raise ValueError("expected an ISO-8601 date or datetime string")
     if when.tzinfo is None:
         raise ValueError("a datetime needs a UTC offset, e.g. 2024-05-01T00:00Z")
     _plausible(when.date())
     return when
+
+
+# Events of a day share its date string; parsing it again costs more than finding it here.
+@lru_cache(maxsize=8192)
+def _day(value: str) -> date:
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO-8601 date or datetime") from None
+    return _plausible(day)
 
 
 Day = Annotated[date, BeforeValidator(_no_numbers), AfterValidator(_plausible)]

@@ -115,6 +115,27 @@ def test_occurred_on_is_the_date_of_occurred_at(build, occurred_at, expected):
     assert event.occurred_on == expected
 
 
+@pytest.mark.parametrize(("occurred_at", "reason"), [
+    ("2024-02-30", "'2024-02-30' is not an ISO-8601 date or datetime"),
+    ("2024-0501", "'2024-0501' is not an ISO-8601 date or datetime"),
+    ("1899-12-31", "year 1899 is outside 1900-2199"),
+    ("1899-12-31T00:00Z", "year 1899 is outside 1900-2199"),
+    ("2024-05-01T25:00Z", "'2024-05-01T25:00Z' is not an ISO-8601 date or datetime"),
+])
+def test_a_refused_event_time_is_refused_again_with_the_same_reason(rejected, occurred_at,
+                                                                    reason):
+    # dates are parsed once and kept: a refusal must not be kept as an answer
+    assert reason in rejected(Trade, occurred_at=occurred_at)
+    assert reason in rejected(Trade, occurred_at=occurred_at)
+
+
+def test_events_of_one_day_share_its_date(build):
+    first, second = (parse(Trade, build(Trade, event_id, occurred_at="2023-12-31"))
+                     for event_id in ("t1", "t2"))
+    assert first.occurred_at == second.occurred_at == date(2023, 12, 31)
+    assert type(second.occurred_at) is date
+
+
 @pytest.mark.parametrize("naive", ["2024-05-01T10:00:00", "2024-05-01T00:00"])
 def test_naive_datetime_is_rejected(rejected, naive):
     assert "UTC offset" in rejected(Trade, occurred_at=naive)
