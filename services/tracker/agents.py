@@ -137,17 +137,24 @@ class Pipeline:
                 continue
             store = BatchStore(self.tables, message.partition, partitions)
             outcomes: Counter[tuple[str, str]] = Counter()
+            # Per event: what the metrics need, gathered in plain lists and counted once.
+            folded: list[tuple[str, str]] = []
             applied: list[tuple[float, str]] = []
+            pairs: set[str] = set()
+            offset = message.offset
             for index, item in enumerate(decode_batch(event.value)):
-                position = (message.offset, index)
                 if isinstance(item, TransactionItem):
-                    outcome = apply_flow(store, item.flow, position)
-                    outcomes[(item.source.topic, METRIC_OUTCOME[outcome])] += 1
+                    source, flow = item
+                    outcome = apply_flow(store, flow, (offset, index))
+                    folded.append((source.topic, outcome))
                     if outcome != "pending":
-                        applied.append((item.source.timestamp, item.flow.day))
-                    self.dirty.add(item.flow.pair)
+                        applied.append((source.timestamp, flow.day))
+                    pairs.add(flow.pair)
                 else:
-                    self._fold_reference(store, item, position, outcomes)
+                    self._fold_reference(store, item, (offset, index), outcomes)
+            for (topic, outcome), count in Counter(folded).items():
+                outcomes[(topic, METRIC_OUTCOME[outcome])] += count
+            self.dirty |= pairs
             await store.flush(message.offset, producer, self._changelog_failed)
             self.folded += 1
             crash_at(self.folded, self.settings.fold_crash_after_records,

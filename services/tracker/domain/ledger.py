@@ -47,6 +47,7 @@ Outcome = Literal["applied", "corrected", "superseded", "duplicate"]
 # Amounts have up to 30 digits and rates are unbounded: exact sums need more than the
 # default 28 significant digits, or the totals would depend on arrival order.
 MONEY = Context(prec=80)
+ZERO = Decimal(0)
 
 
 def position_key(position: Position) -> str:
@@ -271,9 +272,10 @@ def apply_change(ledger: JSON, change: Change, position: Position,
     month_positions = ledger["month_positions"]
     # Each key of the change once, with its month and signed amount: parsed once for the
     # month's bucket and its sum.
-    steps = [(key, month_of_key(key), sign, MONEY.multiply(sign, Decimal(amount)))
-             for sign, part in ((-1, change.before), (1, change.after)) if part
-             for key, amount in part.items()]
+    steps = [(key, month_of_key(key), -1, MONEY.minus(Decimal(amount)))
+             for key, amount in (change.before or {}).items()]
+    steps += [(key, month_of_key(key), 1, Decimal(amount))
+              for key, amount in (change.after or {}).items()]
     behind = {month for _, month, _, _ in steps
               if is_after(position, month_positions.get(month))}
     head_behind = is_after(position, ledger["position"])
@@ -281,8 +283,8 @@ def apply_change(ledger: JSON, change: Change, position: Position,
         return ledger
     updated = ledger if in_place else {**ledger, **{name: dict(ledger[name])
                                                     for name in MONTH_MAPS}}
-    months, month_events, sums_by_month, sum_events_by_month = (
-        updated[name] for name in MONTH_VALUES)
+    months, month_events = updated["months"], updated["month_events"]
+    sums_by_month, sum_events_by_month = updated["month_sums"], updated["month_sum_events"]
     for month in behind:
         for name in MONTH_VALUES:
             values = updated[name]
@@ -309,12 +311,13 @@ def _add(buckets: Buckets, events: dict[str, int], key: str, sign: int,
          amount: Decimal) -> None:
     """Add ``amount`` (already signed) to a bucket and ``sign`` to the number of events
     contributing to it; a bucket no event contributes to any more goes."""
-    buckets[key] = str(MONEY.add(Decimal(buckets.get(key, "0")), amount))
     count = events.get(key, 0) + sign
     if count == 0:
         del buckets[key], events[key]
-    else:
-        events[key] = count
+        return
+    previous = buckets.get(key)
+    buckets[key] = str(MONEY.add(ZERO if previous is None else Decimal(previous), amount))
+    events[key] = count
 
 
 def add_pending(ledger: JSON, flow: Flow, position: Position) -> JSON:
