@@ -27,7 +27,7 @@ from typing import BinaryIO
 import orjson
 
 from services.tracker.errors import TrackerError
-from services.tracker.intake.loop import Intake
+from services.tracker.intake.loop import Counted, Intake
 from services.tracker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ async def supervise(count: Count) -> None:
                 await child.wait()
 
 
-def _report_to(stream: BinaryIO) -> Callable[[list[tuple[str, str, int]]], None]:
+def _report_to(stream: BinaryIO) -> Counted:
     def report(counts: list[tuple[str, str, int]]) -> None:
         stream.write(orjson.dumps(counts) + b"\n")
     return report
