@@ -161,6 +161,7 @@ def test_kill_9_of_the_busiest_leader_mid_stream_then_its_restart(
                                                 deployment.topic("tracker-ledger-input")])
     assert cluster.node(victim).kill()
     at_kill = producer.acknowledged
+    producer.hold_at = at_kill + 500  # however far the stream got before the kill
     # Two of three replicas are in sync: acks=all writes go on while the node is down.
     wait_until(lambda: producer.acknowledged >= at_kill + 500, 60,
                message="the stream to go on with one node down")
@@ -270,6 +271,9 @@ def test_the_quorum_loses_its_active_controller_mid_stream(
 
     wait_until(created, 60, message="a topic created without the old controller")
     at_kill = producer.acknowledged
+    # The election and the probe take as long as they take: the producer may have reached
+    # its hold by now, so the hold moves past the 300 records this step waits for.
+    producer.hold_at = at_kill + 300
     wait_until(lambda: producer.acknowledged >= at_kill + 300, 60,
                message="the stream to go on without the old controller")
 
