@@ -19,7 +19,8 @@ STACKS_FILE = "tracker-throughput.txt"
 
 @contextmanager
 def sampled(session: Session, pid: int) -> Iterator[None]:
-    """Sample process ``pid`` at 100 Hz inside the block when ``--profile`` is given."""
+    """Sample process ``pid`` and its children (the intake) at 100 Hz inside the block when
+    ``--profile`` is given."""
     directory = session.options.profile
     profiler = _start(session, pid, directory) if directory is not None else None
     try:
@@ -34,7 +35,7 @@ def _start(session: Session, pid: int, directory: Path) -> subprocess.Popen[byte
     directory.mkdir(parents=True, exist_ok=True)
     try:
         return subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "100",
-                                 "--format", "raw", "--nonblocking",
+                                 "--format", "raw", "--nonblocking", "--subprocesses",
                                  "--output", str(directory / STACKS_FILE)],
                                 stdout=subprocess.DEVNULL,
                                 stderr=(session.workdir / "py-spy.log").open("ab"))

@@ -21,7 +21,14 @@ from aiokafka import AIOKafkaProducer
 from faust.types import EventT, TableT
 
 from services.tracker.compat import note_key_partition, stored_values
-from services.tracker.domain.ledger import JSON, RootEntry, ledger_update, with_update
+from services.tracker.domain.ledger import (
+    JSON,
+    RootEntry,
+    Touched,
+    is_partial,
+    ledger_update,
+    with_update,
+)
 from services.tracker.domain.reference import empty_reference
 from services.tracker.partitioning import partition_of
 
@@ -37,37 +44,71 @@ def split_group_key(key: str) -> tuple[str, int]:
     return pair, int(offset)
 
 
+# How many partial pieces (just the buckets a record changed) a month may have in the
+# changelog before its next write is whole: recovery reads at most this many records more
+# per month, and a month is written whole once per this many records that change it.
+MAX_PARTIAL_PIECES = 8
+
+
 @dataclass
 class LatestUpdates:
-    """Per pair, which ledger update (by record offset) holds the latest of each month.
+    """Per pair, which ledger updates (by record offset) the changelog still needs.
 
-    An update none of whose months is latest any more, and which is not the pair's last
-    (every update carries the head), is superseded: the ledger changelog deletes it with a
-    tombstone, so compaction keeps it about one record per pair and month, as it would
-    with a key per month."""
+    A month needs its latest whole piece and the partial pieces written after it (see
+    ``ledger_update``). An update none of whose months needs it any more, and which is
+    not the pair's last (every update carries the head), is superseded: the ledger
+    changelog deletes it with a tombstone, so compaction keeps a few records per pair and
+    month, as it would with a key per month."""
 
-    months: dict[str, dict[str, int]] = field(default_factory=dict)  # pair -> month -> offset
+    # pair -> month -> the offsets of the month's pieces still needed, oldest first
+    chains: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     holds: dict[str, dict[int, set[str]]] = field(default_factory=dict)  # offset -> months
+    last: dict[str, int] = field(default_factory=dict)  # pair -> offset of its latest update
+    owed: dict[str, set[int]] = field(default_factory=dict)  # pair -> tombstones owed
 
-    def add(self, pair: str, offset: int, months: Iterable[str]) -> list[int]:
+    def partial_pieces(self, pair: str, month: str) -> int:
+        """How many pieces the month's next whole write would supersede."""
+        return len(self.chains.get(pair, {}).get(month, ()))
+
+    def add(self, pair: str, offset: int, whole: Iterable[str],
+            partial: Iterable[str] = ()) -> list[int]:
         """Note an update; returns the offsets of the updates it supersedes."""
-        latest = self.months.setdefault(pair, {})
+        chains = self.chains.setdefault(pair, {})
         holds = self.holds.setdefault(pair, {})
         held = holds.setdefault(offset, set())
-        for month in months:
-            previous = latest.get(month)
-            if previous is not None and previous != offset:
-                holds[previous].discard(month)
-            latest[month] = offset
+        released: set[int] = set()
+        for month in whole:
+            for previous in chains.get(month, ()):
+                if previous != offset:
+                    holds[previous].discard(month)
+                    released.add(previous)
+            chains[month] = [offset]
             held.add(month)
-        dead = [old for old, kept in holds.items() if not kept and old != offset]
+        for month in partial:
+            chain = chains.setdefault(month, [])
+            if offset not in chain:
+                chain.append(offset)
+            held.add(month)
+        # The update before this one may have held the head alone.
+        released.update(old for old in (self.last.get(pair),) if old is not None)
+        self.last[pair] = offset
+        dead = sorted(old for old in released if old != offset and not holds.get(old, True))
         for old in dead:
             del holds[old]
         return dead
 
+    def recovered(self, pair: str, offset: int, update: JSON | None) -> None:
+        """Note an update (None: a tombstone) read back from the changelog. The updates it
+        supersedes may have lost their tombstones to a crash: they are owed, and go with
+        the pair's next update unless their tombstones turn up."""
+        owed = self.owed.setdefault(pair, set())
+        owed.discard(offset)  # deleted, or written again after it was superseded
+        if update is not None:
+            owed.update(self.add(pair, offset, *whole_and_partial(update)))
+
     def forget(self, pair: str) -> None:
-        self.months.pop(pair, None)
-        self.holds.pop(pair, None)
+        for pieces in (self.chains, self.holds, self.last, self.owed):
+            pieces.pop(pair, None)
 
 
 class LedgerTable(faust.Table):
@@ -81,13 +122,20 @@ class LedgerTable(faust.Table):
         store: Any = self.data
         for event in batch:
             update: JSON | None = event.value  # type: ignore[assignment]  # JSON-decoded
+            pair, offset = split_group_key(str(event.key))
+            self.latest.recovered(pair, offset, update)
             if update is None:
                 continue  # a superseded update's tombstone
-            pair, offset = split_group_key(str(event.key))
             store[pair] = with_update(store.get(pair), pair, update)
-            # Dead updates found here were deleted before the crash or will be compacted.
-            self.latest.add(pair, offset, update["months"])
             note_key_partition(store, pair, event.message.partition)
+
+
+def whole_and_partial(update: JSON) -> tuple[list[str], list[str]]:
+    """The months a ledger update writes whole, and those it writes in part."""
+    months: dict[bool, list[str]] = {False: [], True: []}
+    for month, piece in update["months"].items():
+        months[is_partial(piece)].append(month)
+    return months[False], months[True]
 
 
 class RootTable(faust.Table):
@@ -194,6 +242,8 @@ class BatchStore:
     # The tables' values are the fold's own: a record changes them in place, and its
     # writes to the changelog say which months it changed (``ledger_update``).
     in_place: bool = True
+    # Per pair, the bucket keys this record changed, so its write holds just those.
+    touched_keys: dict[str, Touched] = field(default_factory=dict)
     stored: dict[str, dict[str, Any]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -234,6 +284,9 @@ class BatchStore:
     def set_root(self, key: str, value: RootEntry) -> None:
         self._set(self.tables.roots, key, value)
 
+    def touched(self, pair: str) -> Touched:
+        return self.touched_keys.setdefault(pair, {})
+
     def pairs_with_pending(self) -> Iterator[str]:
         pairs = {pair for (name, pair) in self.staged if name == self.tables.ledgers.name}
         pairs |= set(self.tables.ledgers.keys())
@@ -256,10 +309,8 @@ class BatchStore:
         for (name, key), value in self.staged.items():
             table = tables[name]
             if table is ledgers:
-                update = ledger_update(value, since=(record_offset,))
-                records[name].append((group_key(key, record_offset), update))
-                records[name] += [(group_key(key, dead), None) for dead
-                                  in latest.add(key, record_offset, update["months"])]
+                records[name] += ledger_records(latest, key, value, self.touched(key),
+                                                record_offset)
             elif table is roots:
                 pair = key.split("/", 1)[0]
                 root_groups.setdefault(group_key(pair, record_offset), {})[key] = value
@@ -273,7 +324,24 @@ class BatchStore:
                                    self.partition, pieces, failed)
         written = len(self.staged)
         self.staged.clear()
+        self.touched_keys.clear()
         return written
+
+
+def ledger_records(latest: LatestUpdates, pair: str, ledger: JSON, touched: Touched,
+                   record_offset: int, max_partial: int = MAX_PARTIAL_PIECES
+                   ) -> list[tuple[str, JSON | None]]:
+    """The ledger changelog records that store what one ledger-input record changed in a
+    pair's ledger: its update (months it touched in part, where their chains allow, the
+    others whole), then a tombstone for each update that one supersedes."""
+    partial = {month: keys for month, keys in touched.items()
+               if keys is not None and latest.partial_pieces(pair, month) < max_partial}
+    update = ledger_update(ledger, since=(record_offset,), partial=partial)
+    whole = [month for month in update["months"] if month not in partial]
+    dead = {*latest.add(pair, record_offset, whole, partial), *latest.owed.pop(pair, ())}
+    dead.discard(record_offset)
+    return [(group_key(pair, record_offset), update),
+            *((group_key(pair, offset), None) for offset in sorted(dead))]
 
 
 SendFailed = Callable[[BaseException], None]

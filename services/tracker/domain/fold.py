@@ -20,6 +20,7 @@ from services.tracker.domain.ledger import (
     JSON,
     Position,
     RootEntry,
+    Touched,
     add_pending,
     alias_root,
     alias_target,
@@ -27,6 +28,7 @@ from services.tracker.domain.ledger import (
     contribution_of,
     empty_ledger,
     record,
+    records_events,
     releasable,
 )
 from services.tracker.domain.validation import Kind, validate
@@ -47,6 +49,11 @@ class Store(Protocol):
     def root(self, key: str) -> RootEntry | None: ...
     def set_root(self, key: str, value: RootEntry) -> None: ...
     def pairs_with_pending(self) -> Iterable[str]: ...
+
+    def touched(self, pair: str) -> Touched | None:
+        """Where to note the bucket keys a change touches in a pair's ledger, for a store
+        that writes just those; None for one that does not need to know."""
+        ...
 
 
 def root_of(store: Store, flow: Flow) -> tuple[str, RootEntry | None]:
@@ -72,11 +79,14 @@ def apply_flow(store: Store, flow: Flow, position: Position,
     key, entry = root_of(store, flow)
     entry, change = record(entry, flow, contribution_of(flow, rate), position, released_from)
     store.set_root(key, entry)
-    if flow.is_correction:
-        # Lets a later correction that names this one find the same root.
-        store.set_root(f"{flow.pair}/{flow.event_id}", alias_root(key))
+    own_key = f"{flow.pair}/{flow.event_id}"
+    # Lets a later correction that names this one find the same root - unless one that
+    # names it came first and keeps a root of its own there, which an alias would lose.
+    if flow.is_correction and own_key != key and not records_events(store.root(own_key)):
+        store.set_root(own_key, alias_root(key))
     released = flow if released_from is not None else None
-    store.set_ledger(flow.pair, apply_change(ledger, change, position, released, store.in_place))
+    store.set_ledger(flow.pair, apply_change(ledger, change, position, released, store.in_place,
+                                             store.touched(flow.pair)))
     return change.outcome
 
 
@@ -134,6 +144,9 @@ class MemoryStore:
 
     def pairs_with_pending(self) -> Iterator[str]:
         return (pair for pair, ledger in self.ledgers.items() if ledger["pending"])
+
+    def touched(self, pair: str) -> Touched | None:
+        return None
 
 
 @dataclass

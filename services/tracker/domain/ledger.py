@@ -13,8 +13,9 @@ history. A pure fold copies what it changes; a store that owns its values (the t
 for one ledger-input record at a time) lets it change them in place instead (see
 ``apply_change``). Either way each month records the position of the last change applied
 to it, which says which months changed since a position - what a write of the ledger
-holds (``ledger_update``: those months and the head - position, pending flows, counts),
-and what ``HeadlineCache`` needs to know to recompute a month.
+holds (``ledger_update``: those months, whole or just their changed buckets, and the head -
+position, pending flows, counts), and what ``HeadlineCache`` needs to know to recompute a
+month.
 
 Every change carries its position in the ledger-input log (record offset, index in the
 record). A value that already reflects a position ignores it - the head and each month
@@ -25,6 +26,7 @@ attempt's writes survived, is applied exactly once.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Context, Decimal, localcontext
@@ -144,6 +146,13 @@ def alias_target(entry: RootEntry | None) -> str | None:
     return None
 
 
+def records_events(entry: RootEntry | None) -> bool:
+    """Whether an entry is a root that has recorded an event (not none, nor an alias)."""
+    if entry is None or alias_target(entry) is not None:
+        return False
+    return isinstance(entry, list) or bool(entry["seen"])
+
+
 def record(entry: RootEntry | None, flow: Flow, contribution: Buckets, position: Position,
            log_position: Position | None = None) -> tuple[RootEntry, Change]:
     """Record a flow in its root entry and say what it changes.
@@ -215,28 +224,74 @@ MONTH_FIELDS = {"months": "buckets", "month_events": "events", "month_sums": "su
 HEAD_FIELDS = ("pair", "position", "pending", "counts")
 
 
-def ledger_update(ledger: JSON, since: Position = ()) -> JSON:
+# Month -> the bucket keys changed in it since the ledger was last stored; None: more
+# than is known changed (the month was partly stored already), so store it whole.
+Touched = dict[str, set[str] | None]
+
+
+def ledger_update(ledger: JSON, since: Position = (),
+                  partial: Mapping[str, set[str]] | None = None) -> JSON:
     """What storing ``ledger`` writes, as one changelog record: for each month changed at
     or after ``since``, what the ledger holds for it, and the head (position, pending
     flows, counts). The default, every month, writes a ledger whole.
+
+    A month in ``partial`` is written as just the given bucket keys (and their sums): their
+    values, or None for a bucket that went. Such a piece needs the month's earlier pieces
+    to mean anything; a whole one stands alone (see ``with_update``).
 
     One record, so a crash keeps all of it or none: a flow released from the pending list
     leaves the head in the same record that adds it to its month.
     """
     positions = ledger["month_positions"]
-    return {"months": {month: {name: ledger[field][month]
-                               for field, name in MONTH_FIELDS.items()}
-                       for month in ledger["months"] if tuple(positions[month]) >= since},
-            "head": {field: ledger[field] for field in HEAD_FIELDS}}
+    partial = partial or {}
+    months = {}
+    for month in ledger["months"]:
+        if tuple(positions[month]) < since:
+            continue
+        keys = partial.get(month)
+        months[month] = ({name: ledger[field][month] for field, name in MONTH_FIELDS.items()}
+                         if keys is None else _month_piece(ledger, month, keys))
+    return {"months": months, "head": {field: ledger[field] for field in HEAD_FIELDS}}
+
+
+def _month_piece(ledger: JSON, month: str, keys: Iterable[str]) -> JSON:
+    # One plain loop: most pieces hold a key or two, where comprehensions cost more.
+    buckets, events = ledger["months"][month], ledger["month_events"][month]
+    sums, sum_events = ledger["month_sums"][month], ledger["month_sum_events"][month]
+    piece_buckets, piece_events, piece_sums, piece_sum_events = {}, {}, {}, {}
+    for key in keys:
+        piece_buckets[key] = buckets.get(key)
+        piece_events[key] = events.get(key)
+        summed = sum_key(key)
+        piece_sums[summed] = sums.get(summed)
+        piece_sum_events[summed] = sum_events.get(summed)
+    return {"partial": True, "position": ledger["month_positions"][month],
+            "buckets": piece_buckets, "events": piece_events, "sums": piece_sums,
+            "sum_events": piece_sum_events}
 
 
 def with_update(ledger: JSON | None, pair: str, update: JSON) -> JSON:
     """A stored ledger with one ``ledger_update`` applied, as recovery puts it together."""
     ledger = ledger or empty_ledger(pair)
-    months = update["months"]
-    merged = {field: {**ledger[field], **{month: piece[name] for month, piece in months.items()}}
-              for field, name in MONTH_FIELDS.items()}
+    merged = {field: dict(ledger[field]) for field in MONTH_FIELDS}
+    for month, piece in update["months"].items():
+        merged["month_positions"][month] = piece["position"]
+        for field in MONTH_VALUES:
+            name = MONTH_FIELDS[field]
+            if not piece.get("partial"):
+                merged[field][month] = piece[name]
+                continue
+            values = merged[field][month] = dict(merged[field].get(month, {}))
+            for key, value in piece[name].items():
+                if value is None:
+                    values.pop(key, None)
+                else:
+                    values[key] = value
     return {**ledger, **merged, **update["head"]}
+
+
+def is_partial(piece: JSON) -> bool:
+    return bool(piece.get("partial"))
 
 
 def month_of_key(key: str) -> str:
@@ -255,7 +310,8 @@ MONTH_VALUES = ("months", "month_events", "month_sums", "month_sum_events")
 
 
 def apply_change(ledger: JSON, change: Change, position: Position,
-                 released: Flow | None = None, in_place: bool = False) -> JSON:
+                 released: Flow | None = None, in_place: bool = False,
+                 touched: Touched | None = None) -> JSON:
     """Apply a change to the parts of the ledger that do not reflect ``position`` yet: each
     month it touches, and the head (counts, pending flows).
 
@@ -268,6 +324,11 @@ def apply_change(ledger: JSON, change: Change, position: Position,
     Copy on write: what the ledger held before is left as it was. With ``in_place`` the
     ledger and its months are changed instead - for a store that owns its values, so that
     a batch does not copy a month for every event that touches it.
+
+    ``touched`` gathers which bucket keys changed in which month, for a store that writes
+    just those (see ``ledger_update``). It starts empty for each ledger-input record: a
+    month already changed at that record's offset before (by an attempt a crash cut
+    short) is marked to be written whole, since what that attempt changed is not known.
     """
     month_positions = ledger["month_positions"]
     # Each key of the change once, with its month and signed amount: parsed once for the
@@ -286,6 +347,10 @@ def apply_change(ledger: JSON, change: Change, position: Position,
     months, month_events = updated["months"], updated["month_events"]
     sums_by_month, sum_events_by_month = updated["month_sums"], updated["month_sum_events"]
     for month in behind:
+        if touched is not None and month not in touched:
+            previous = month_positions.get(month)
+            touched[month] = (None if previous is not None and previous[0] == position[0]
+                              else set())
         for name in MONTH_VALUES:
             values = updated[name]
             values[month] = (values.setdefault(month, {}) if in_place
@@ -295,6 +360,8 @@ def apply_change(ledger: JSON, change: Change, position: Position,
         if month in behind:
             _add(months[month], month_events[month], key, sign, amount)
             _add(sums_by_month[month], sum_events_by_month[month], sum_key(key), sign, amount)
+            if touched is not None and (keys := touched[month]) is not None:
+                keys.add(key)
     if not head_behind:
         return updated
     counts = updated["counts"] if in_place else dict(ledger["counts"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 from decimal import Decimal
 
@@ -29,6 +30,7 @@ from services.tracker.domain.ledger import (
     monthly_series,
     record,
     releasable,
+    sum_key,
     totals,
     with_update,
 )
@@ -245,6 +247,35 @@ def test_a_ledger_is_stored_as_an_update_of_its_changed_months_and_head():
     assert moved["months"]["2024-05"] == {} and moved["month_positions"]["2024-05"] == [2, 0]
     third = apply_change(moved, Change("applied", "t2", None, {KEY_JULY: "5"}), (3, 0))
     assert sorted(ledger_update(third, since=(3,))["months"]) == ["2024-07"], "only what changed"
+
+
+def test_a_month_written_in_part_holds_just_the_buckets_changed_and_rebuilds_the_ledger():
+    first = apply_change(empty_ledger(PAIR), Change("applied", "t1", None, {KEY_MAY: "100"}),
+                         (1, 0))
+    first = apply_change(first, Change("applied", "t2", None, {KEY_JULY: "30"}), (1, 1))
+    touched: dict = {}
+    moved = apply_change(copy.deepcopy(first),
+                         Change("corrected", "c1", {KEY_MAY: "100"}, {KEY_JULY: "70"}),
+                         (2, 0), in_place=True, touched=touched)
+    assert touched == {"2024-05": {KEY_MAY}, "2024-07": {KEY_JULY}}
+    update = ledger_update(moved, since=(2,), partial={"2024-07": {KEY_JULY}})
+    july = update["months"]["2024-07"]
+    assert july["partial"] and july["buckets"] == {KEY_JULY: "100"}
+    assert july["sums"] == {sum_key(KEY_JULY): "100"} and july["position"] == [2, 0]
+    assert not update["months"]["2024-05"].get("partial"), "not in ``partial``: whole"
+    assert with_update(first, PAIR, update) == moved
+    gone = ledger_update(moved, since=(2,), partial={"2024-05": {KEY_MAY}})["months"]
+    assert gone["2024-05"]["buckets"] == {KEY_MAY: None}, "a bucket that went"
+    assert with_update(first, PAIR, {**update, "months": gone}) == moved
+
+
+def test_a_month_changed_again_by_a_record_folded_again_is_to_be_written_whole():
+    ledger = apply_change(empty_ledger(PAIR), Change("applied", "t1", None, {KEY_MAY: "100"}),
+                          (4, 0))
+    touched: dict = {}
+    apply_change(ledger, Change("applied", "t2", None, {KEY_MAY: "5"}), (4, 1),
+                 in_place=True, touched=touched)
+    assert touched == {"2024-05": None}, "what the first attempt changed is not known"
 
 
 def test_a_change_to_the_head_alone_is_an_update_without_months():

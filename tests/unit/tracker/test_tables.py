@@ -1,4 +1,5 @@
-"""Which ledger updates a changelog still needs: the latest of each month, and the head."""
+"""Which ledger updates a changelog still needs: each month's latest whole piece and the
+partial ones after it, and the head."""
 
 from __future__ import annotations
 
@@ -46,6 +47,24 @@ def test_the_updates_kept_rebuild_every_month_and_the_head(updates):
     newest = {month: offset for offset, months in enumerate(updates) for month in months}
     rebuilt = {month: offset for offset in kept for month in updates[offset]}
     assert rebuilt == newest
+
+
+def test_partial_pieces_are_kept_until_a_whole_piece_of_their_month_follows():
+    latest = LatestUpdates()
+    assert latest.add("IN-RU", 1, ["2024-01"]) == []
+    assert latest.add("IN-RU", 2, [], partial=["2024-01"]) == []
+    assert latest.add("IN-RU", 3, [], partial=["2024-01"]) == [], "1 and 2 still needed"
+    assert latest.partial_pieces("IN-RU", "2024-01") == 3
+    assert sorted(latest.add("IN-RU", 4, ["2024-01"])) == [1, 2, 3]
+    assert latest.partial_pieces("IN-RU", "2024-01") == 1
+
+
+def test_a_month_written_in_part_after_a_crash_keeps_its_chain():
+    latest = LatestUpdates()
+    latest.add("IN-RU", 1, ["2024-01"])
+    latest.add("IN-RU", 2, [], partial=["2024-01"])
+    assert latest.add("IN-RU", 2, [], partial=["2024-01"]) == [], "written again"
+    assert latest.partial_pieces("IN-RU", "2024-01") == 2
 
 
 def test_group_keys_name_the_pair_and_the_record():
