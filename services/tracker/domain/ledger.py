@@ -278,7 +278,7 @@ def with_update(ledger: JSON | None, pair: str, update: JSON) -> JSON:
         merged["month_positions"][month] = piece["position"]
         for field in MONTH_VALUES:
             name = MONTH_FIELDS[field]
-            if not piece.get("partial"):
+            if not is_partial(piece):
                 merged[field][month] = piece[name]
                 continue
             values = merged[field][month] = dict(merged[field].get(month, {}))
