@@ -300,9 +300,9 @@ class BatchStore:
         how many values. ``record_offset``: the ledger-input record folded, which names
         the groups. The records go out as record batches, one changelog partition each,
         and are not awaited: Faust flushes the producer before it commits the record's
-        offset."""
-        ledgers, roots = self.tables.ledgers, self.tables.roots
-        tables = {t.name: t for t in (ledgers, roots, self.tables.references)}
+        offset. A reference write waits for the rest (see ``_send_reference``)."""
+        ledgers, roots, references = self.tables.ledgers, self.tables.roots, self.tables.references
+        tables = {t.name: t for t in (ledgers, roots, references)}
         records: dict[str, list[tuple[str, JSON | None]]] = {name: [] for name in tables}
         root_groups: dict[str, dict[str, RootEntry]] = {}
         latest = ledgers.latest
@@ -318,14 +318,33 @@ class BatchStore:
                 records[name].append((key, value))
             table.data[key] = value
         records[roots.name] += root_groups.items()
-        for name, pieces in records.items():
-            if pieces:
-                await send_records(producer, tables[name].changelog_topic.get_topic_name(),
-                                   self.partition, pieces, failed)
+        deliveries: list[asyncio.Future[Any]] = []
+        for table in (ledgers, roots):
+            if records[table.name]:
+                deliveries += await send_records(
+                    producer, table.changelog_topic.get_topic_name(), self.partition,
+                    records[table.name], failed)
+        if records[references.name]:
+            await self._send_reference(producer, records[references.name], deliveries, failed)
         written = len(self.staged)
         self.staged.clear()
         self.touched_keys.clear()
         return written
+
+
+    async def _send_reference(self, producer: AIOKafkaProducer,
+                              records: list[tuple[str, JSON | None]],
+                              deliveries: list[asyncio.Future[Any]],
+                              failed: SendFailed) -> None:
+        """Send a reference write (a new FX rate or commitment) only once the broker has
+        the record's ledger and root writes. Refolded after a crash on a reference that
+        already held a rate, a flow parked earlier in the same record would be converted
+        instead of parked, found in its root, and lost. Rates are rare, so the wait is."""
+        outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+        if any(isinstance(outcome, BaseException) for outcome in outcomes):
+            return  # ``failed`` has been told, and the worker is stopping
+        await send_records(producer, self.tables.references.changelog_topic.get_topic_name(),
+                           self.partition, records, failed)
 
 
 def ledger_records(latest: LatestUpdates, pair: str, ledger: JSON, touched: Touched,
@@ -348,10 +367,14 @@ SendFailed = Callable[[BaseException], None]
 
 
 async def send_records(producer: AIOKafkaProducer, topic: str, partition: int,
-                       records: list[tuple[str, JSON | None]], failed: SendFailed) -> None:
+                       records: list[tuple[str, JSON | None]],
+                       failed: SendFailed) -> list[asyncio.Future[Any]]:
     """Changelog records encoded as Faust's JSON codec would (None: a tombstone), in as
-    few record batches as the producer's batch size allows. Nobody awaits their delivery,
-    so a batch the producer gives up on is reported to ``failed``."""
+    few record batches as the producer's batch size allows; returns their deliveries.
+    The caller need not await them: a batch the producer gives up on is reported to
+    ``failed``."""
+    deliveries: list[asyncio.Future[Any]] = []
+
     def delivered(done: asyncio.Future[Any]) -> None:
         error = None if done.cancelled() else done.exception()
         if error is not None:
@@ -360,6 +383,7 @@ async def send_records(producer: AIOKafkaProducer, topic: str, partition: int,
     async def send(batch: Any) -> None:
         delivery = await producer.send_batch(batch, topic, partition=partition)
         delivery.add_done_callback(delivered)
+        deliveries.append(delivery)
 
     batch = producer.create_batch()
     for key, value in records:
@@ -369,3 +393,4 @@ async def send_records(producer: AIOKafkaProducer, topic: str, partition: int,
             batch = producer.create_batch()  # an empty batch takes a record of any size
             batch.append(key=encoded[0], value=encoded[1], timestamp=None)
     await send(batch)
+    return deliveries

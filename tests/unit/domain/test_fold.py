@@ -775,11 +775,11 @@ def test_ledger_writes_of_changed_buckets_rebuild_the_ledgers_after_crashes_and_
             log += writes[:kept]
             ledgers, latest = recovered(log)
             # Only the crashes the fold is safe against (docs/reliability.md): a record's
-            # root writes kept when any of its ledger writes are, its reference write only
-            # when all of them are.
+            # root writes kept when any of its ledger writes are; its reference write,
+            # sent once the broker has the others, only when all of them are.
             roots_kept = kept > 0 or data.draw(st.booleans(), label="root writes kept")
-            reference_kept = kept == len(writes) and data.draw(st.booleans(),
-                                                               label="reference kept")
+            reference_kept = kept == len(writes) and roots_kept and data.draw(
+                st.booleans(), label="reference kept")
             live = TouchingStore(
                 copy.deepcopy(live.reference_value if reference_kept else reference_before),
                 ledgers, copy.deepcopy(live.roots if roots_kept else roots_before))
