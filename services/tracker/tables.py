@@ -356,8 +356,8 @@ def ledger_records(latest: LatestUpdates, pair: str, ledger: JSON, touched: Touc
     partial = {month: keys for month, keys in touched.items()
                if keys is not None and latest.partial_pieces(pair, month) < max_partial}
     update = ledger_update(ledger, since=(record_offset,), partial=partial)
-    whole = [month for month in update["months"] if month not in partial]
-    dead = {*latest.add(pair, record_offset, whole, partial), *latest.owed.pop(pair, ())}
+    dead = {*latest.add(pair, record_offset, *whole_and_partial(update)),
+            *latest.owed.pop(pair, ())}
     dead.discard(record_offset)
     return [(group_key(pair, record_offset), update),
             *((group_key(pair, offset), None) for offset in sorted(dead))]
