@@ -16,15 +16,19 @@ from services.tracker.metrics import LATENCY_BUCKETS
 NAN = math.nan
 
 # The table's rows, top to bottom; a phase that did not run leaves its rows out.
-ROW_ORDER = ("throughput", "throughput2", "cpu", "p50", "p99", "vis50", "vis99", "p50s",
-             "p99s", "vis50s", "vis99s", "cold", "recovery", "recovery_kept", "rss",
-             "rss_recovered")
+ROW_ORDER = ("throughput", "throughput_ready", "throughput2", "cpu", "p50", "p99", "vis50",
+             "vis99", "p50s", "p99s", "vis50s", "vis99s", "cold", "recovery", "recovery_kept",
+             "rss", "rss_recovered")
 
 HOW_TO_READ = [
-    "throughput: tracker = N / (worker /health/ 200 -> tracker_events_total for the trade "
-    "topic reaches N; /metrics is scraped at most 5% of the time, at least every 0.5 s, and "
-    "the crossing is interpolated); raw = N / (partitions assigned -> last record returned "
-    "by getmany); peer = (N-1) / (first -> last event through its stateful update). Every "
+    "throughput: tracker = events after its first ledger-input record / (first -> last "
+    "record folded), both moments the send time of the record's root entries in the roots "
+    "changelog, read back after the phase; raw = N / (partitions assigned -> last record "
+    "returned by getmany); peer = (N-1) / (first -> last event through its stateful "
+    "update). So none of the three counts its start. The tracker's row 'from /health/ 200' "
+    "does: N / (worker /health/ 200 -> tracker_events_total for the trade topic reaches N; "
+    "/metrics is scraped at most 5% of the time, at least every 0.5 s, and the crossing is "
+    "interpolated), which includes its intake process joining its group. Every "
     "reader is its own process (the tracker: a worker and its intake process); CPU is "
     "user+system time of those processes in the phase, peak memory the sum of their peaks.",
     "the tracker does more per event than the peer: pydantic validation, a re-key through "

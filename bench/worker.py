@@ -40,6 +40,10 @@ class TrackerWorker:
         return f"http://127.0.0.1:{self.web_port}"
 
     @property
+    def app_id(self) -> str:
+        return f"{self.prefix}tracker"
+
+    @property
     def trade_topic(self) -> str:
         return f"{self.prefix}trade-transactions"
 
@@ -50,7 +54,7 @@ class TrackerWorker:
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "TRACKER_KAFKA_BOOTSTRAP": self.bootstrap,
-                "TRACKER_TOPIC_PREFIX": self.prefix, "TRACKER_APP_ID": f"{self.prefix}tracker",
+                "TRACKER_TOPIC_PREFIX": self.prefix, "TRACKER_APP_ID": self.app_id,
                 "TRACKER_WEB_PORT": str(self.web_port), "TRACKER_DATA_DIR": str(self.data_dir),
                 "TRACKER_WORKER_ID": self.worker_id,
                 "TRACKER_LOG_LEVEL": "info"}

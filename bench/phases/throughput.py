@@ -8,6 +8,7 @@ from collections import Counter
 from decimal import Decimal
 
 from bench.common import PAIRS, Batch, create_topic, make_batch, median, produce_fast
+from bench.fold_window import fold_window, roots_changelog
 from bench.phases import memory, profiling
 from bench.report import Figure, Report
 from bench.session import Session
@@ -16,6 +17,10 @@ from bench.worker import TrackerWorker
 
 def throughput_figure(report: Report) -> Figure:
     return report.figure("throughput", "throughput", "events/s", 0)
+
+
+def ready_throughput_figure(report: Report) -> Figure:
+    return report.figure("throughput_ready", "throughput, from /health/ 200", "events/s", 0)
 
 
 def cpu_figure(report: Report) -> Figure:
@@ -79,8 +84,10 @@ async def measure_peer(session: Session, topic: str, usd: Decimal) -> None:
 
 async def measure_tracker(session: Session, worker: TrackerWorker,
                           usd_by_pair: dict[str, Decimal]) -> None:
-    """One worker: N / (worker ready -> all N folded), then its totals against the exact
-    sums. The worker is left running for the latency phase."""
+    """One worker: events folded after its first ledger-input record / (first -> last
+    record folded), as the peer's (N-1) / (first -> last event); also N / (worker ready ->
+    all N folded). Then its totals against the exact sums. The worker is left running for
+    the latency phase."""
     n = session.options.events
     session.say(f"tracker: one worker folding {n:,} events ...")
     worker.start()
@@ -96,7 +103,15 @@ async def measure_tracker(session: Session, worker: TrackerWorker,
     if count < n:
         raise RuntimeError(f"the tracker folded only {count:,} of {n:,} events in time; "
                            f"see {worker.log_path}")
-    throughput_figure(r).tracker = n / (done - ready)
+    window = await fold_window(session.bootstrap, roots_changelog(worker.app_id))
+    r.check("the worker's roots changelog holds one entry per event",
+            window.entries == n, f"{window.entries:,} of {n:,}")
+    throughput_figure(r).tracker = window.rate_of(n)
+    ready_throughput_figure(r).tracker = n / (done - ready)
+    r.context.append(f"tracker fold window: {window.records:,} ledger-input records folded in "
+                     f"{window.last - window.first:,.2f} s from the first to the last; "
+                     f"{window.first - (time.time() - (time.monotonic() - ready)):,.2f} s from "
+                     "/health/ 200 to the first")
     scrapes = sorted(worker.scrape_seconds)
     r.context.append(f"tracker throughput phase: {done - ready:,.1f} s; {len(scrapes)} "
                      f"/metrics scrapes to detect the end, {median(scrapes) * 1e3:,.0f} ms "

@@ -15,7 +15,7 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FINAL = re.compile(r"^ratio_vs_raw=(\S+) ratio_vs_peer=(\S+) p99_ms=(\S+) "
                    r"restart_vs_peer=(\S+) cpu_vs_peer=(\S+)$")
-ROWS = ("throughput", "throughput, two workers", "CPU per event",
+ROWS = ("throughput", "throughput, from /health/ 200", "throughput, two workers", "CPU per event",
         "latency p50, broker append -> table update",
         "latency p99, broker append -> table update",
         "latency p50, send -> value visible at /metrics", "time to ready, cold start",
