@@ -112,6 +112,19 @@ class Worker:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def log_digest(self, lines: int = 60) -> str:
+        """The last warnings, errors and partition moves of its log: what a failed test
+        needs to tell a slow rebalance or recovery from wrong totals."""
+        if not self.log_path.exists():
+            return f"{self.log_path}: no log"
+        kept = [line for line in self.log_path.read_text(errors="replace").splitlines()
+                if any(mark in line for mark in DIGEST_MARKS)]
+        return "\n".join([f"--- {self.log_path} ({self.url})", *kept[-lines:]])
+
+
+DIGEST_MARKS = ("WARNING", "ERROR", "assigned", "Recovery", "Partitions of", "Worker]: Ready",
+                "never committed", "Intake reading")
+
 
 @dataclass
 class Deployment:
@@ -201,8 +214,17 @@ class Deployment:
                               text=True, timeout=120, check=False)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keeps each phase's report on the test item, for fixtures that act on a failure."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"report_{report.when}", report)
+
+
 @pytest.fixture
-def deployment(kafka: EmbeddedKafka, tmp_path: Path) -> Iterator[Deployment]:
+def deployment(kafka: EmbeddedKafka, tmp_path: Path,
+               request: pytest.FixtureRequest) -> Iterator[Deployment]:
     prefix = f"t{uuid.uuid4().hex[:8]}-"
     env = {**os.environ, "TRACKER_KAFKA_BOOTSTRAP": kafka.bootstrap,
            "TRACKER_TOPIC_PREFIX": prefix, "TRACKER_APP_ID": f"{prefix}tracker",
@@ -211,6 +233,11 @@ def deployment(kafka: EmbeddedKafka, tmp_path: Path) -> Iterator[Deployment]:
     yield created
     for worker in created.workers:
         worker.stop()
+    call = getattr(request.node, "report_call", None)
+    if call is not None and call.failed:
+        # Shown with the failure (captured output of the teardown): CI keeps no logs.
+        for worker in created.workers:
+            print(worker.log_digest())
 
 
 def json_bytes(value: Any) -> bytes:
