@@ -22,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from datetime import date
 from typing import Any
 
@@ -56,6 +57,20 @@ METRIC_OUTCOME = {"applied": "applied", "corrected": "applied", "superseded": "a
                   "duplicate": "duplicate", "pending": "pending"}
 
 
+class IntakeProcess(faust.Service):
+    """Runs the intake's process from the start of the app. An app task would start once
+    the tables are recovered, but the intake needs nothing of them: started with the app,
+    its own start (a Python process, a group join) overlaps the worker's, and the first
+    ledger-input records are waiting when the fold begins."""
+
+    def __init__(self, run: Callable[[], Coroutine[Any, Any, None]], **kwargs: Any) -> None:
+        self._run = run
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        self.add_future(self._run())  # cancelled when the app stops
+
+
 class Pipeline:
     """Holds the topics and registers the agents on the app."""
 
@@ -73,7 +88,7 @@ class Pipeline:
         self.progress_updates = app.topic(names.progress, key_type=bytes, value_type=bytes,
                                           key_serializer="raw", value_serializer="raw")
         app.agent(self.ledger_input, name="fold")(self.fold)
-        app.task(self.run_intake)
+        app.add_dependency(IntakeProcess(self.run_intake))
         self.continuity = OffsetContinuity(app, set(self.ledger_input.topics))
         app.on_rebalance_complete.connect(self._before_streams_resume)
         self.dirty: set[str] = set()  # pairs whose metrics and snapshots are stale
