@@ -27,8 +27,8 @@ HOW_TO_READ = [
     "returned by getmany); peer = (N-1) / (first -> last event through its stateful "
     "update). So none of the three counts its start. The tracker's row 'from /health/ 200' "
     "does: N / (worker /health/ 200 -> tracker_events_total for the trade topic reaches N; "
-    "/metrics is scraped at most 5% of the time, at least every 0.5 s, and the crossing is "
-    "interpolated), which includes its intake process joining its group. Every "
+    "/metrics is scraped at most 5% of the time, at least every 0.5 s; the count stops at N, "
+    "so the end is the first scrape after it, up to a pause late). Every "
     "reader is its own process (the tracker: a worker and its intake process); CPU is "
     "user+system time of those processes in the phase, peak memory the sum of their peaks.",
     "the tracker does more per event than the peer: pydantic validation, a re-key through "
