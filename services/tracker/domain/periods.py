@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 
 # \A...\Z and [0-9]: "2024\n" and non-ASCII digits are not labels.
 _YEAR = re.compile(r"\A([0-9]{4})\Z")
@@ -21,6 +22,9 @@ def fiscal_year_label(day: date) -> str:
     return f"FY{start:04d}-{(start + 1) % 100:02d}"
 
 
+# Every headline line of every published pair asks for its month's labels; the months in
+# the ledgers are few, so the labels are worked out once each.
+@lru_cache(maxsize=4096)
 def period_labels(month: str) -> tuple[str, str, str]:
     """The calendar year, fiscal year and month a month label belongs to."""
     first = month_start(month)
