@@ -30,7 +30,8 @@ import faust
 import orjson
 
 from schemas.events import FxRatePublished
-from services.tracker.compat import kafka_producer
+from services.tracker.changelog_writes import OrderedWrites
+from services.tracker.compat import kafka_producer, wait_before_flush
 from services.tracker.continuity import OffsetContinuity
 from services.tracker.domain.fold import apply_commitment, apply_flow, apply_fx_rate
 from services.tracker.domain.ledger import Headline, HeadlineCache, Position
@@ -141,11 +142,15 @@ class Pipeline:
         """Fold one ledger-input record (a batch) at a time.
 
         Faust acks a record when the next one is taken, after its changelog records are
-        queued, and flushes the producer before committing offsets, so a crash can at
-        worst replay the record - which the positions make harmless.
+        handed to ``writes``, and flushes the producer - which waits for ``writes`` -
+        before committing offsets, so a crash can at worst replay the record, which the
+        positions make harmless.
         """
         partitions = self.settings.partitions
-        producer = kafka_producer(self.app)
+        writes = OrderedWrites.on(kafka_producer(self.app), self._changelog_failed)
+        # Faust flushes its producer before it commits: the writes still waiting in the
+        # chain go first.
+        wait_before_flush(self.app, writes.drained)
         async for event in stream.events():
             message = event.message
             if not self.continuity.admit(message):
@@ -170,7 +175,7 @@ class Pipeline:
             for (topic, outcome), count in Counter(folded).items():
                 outcomes[(topic, METRIC_OUTCOME[outcome])] += count
             self.dirty |= pairs
-            await store.flush(message.offset, producer, self._changelog_failed)
+            await store.flush(message.offset, writes)
             self.folded += 1
             crash_at(self.folded, self.settings.fold_crash_after_records,
                      "after a folded record queued its changelog writes, before its commit")

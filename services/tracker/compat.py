@@ -10,6 +10,7 @@ the public API only.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +34,30 @@ class IdempotentProducer(faust_aiokafka.Producer):
     """Faust's producer with idempotence on: a send retried after a broker failover is
     not written twice. faust-streaming turns it on only inside transactions
     (exactly_once; ``Producer._settings_extra``), which the tracker does not use, and has
-    no setting for it."""
+    no setting for it.
+
+    Its ``flush``, which Faust awaits before it commits offsets, first waits for
+    ``pending``: writes the fold sends on the aiokafka producer only when their turn comes
+    (``changelog_writes.OrderedWrites``)."""
+
+    pending: Callable[[], Awaitable[None]] | None = None
 
     def _settings_extra(self) -> dict[str, Any]:
         return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+    async def flush(self) -> None:
+        if self.pending is not None:
+            await self.pending()
+        await super().flush()
+
+
+def wait_before_flush(app: faust.App, pending: Callable[[], Awaitable[None]]) -> None:
+    """Make Faust's producer wait for ``pending`` whenever it is flushed."""
+    producer = app.producer
+    if not isinstance(producer, IdempotentProducer):
+        raise TrackerError(f"the app's producer is a {type(producer).__name__}, not the "
+                           "tracker's IdempotentProducer")
+    producer.pending = pending
 
 
 class IdempotentTransport(faust_aiokafka.Transport):

@@ -10,16 +10,14 @@ and so does recovery; a record folded again after a crash rewrites the same keys
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
-import orjson
-from aiokafka import AIOKafkaProducer
 from faust.types import EventT, TableT
 
+from services.tracker.changelog_writes import OrderedWrites, Record
 from services.tracker.compat import note_key_partition, stored_values
 from services.tracker.domain.ledger import (
     JSON,
@@ -294,16 +292,15 @@ class BatchStore:
                 if (ledger := self.ledger(pair)) and ledger["pending"]
                 and partition_of(pair, self.partitions) == self.partition)
 
-    async def flush(self, record_offset: int, producer: AIOKafkaProducer,
-                    failed: SendFailed) -> int:
-        """Write every staged value to its table and send its changelog records; returns
-        how many values. ``record_offset``: the ledger-input record folded, which names
-        the groups. The records go out as record batches, one changelog partition each,
-        and are not awaited: Faust flushes the producer before it commits the record's
-        offset. A reference write waits for the rest (see ``_send_reference``)."""
+    async def flush(self, record_offset: int, writes: OrderedWrites) -> int:
+        """Write every staged value to its table and hand its changelog records to
+        ``writes``; returns how many values. ``record_offset``: the ledger-input record
+        folded, which names the groups. The records go out as record batches, one
+        changelog partition each: the roots at once, the ledgers once the broker has the
+        roots, a reference once it has both (see ``OrderedWrites``)."""
         ledgers, roots, references = self.tables.ledgers, self.tables.roots, self.tables.references
         tables = {t.name: t for t in (ledgers, roots, references)}
-        records: dict[str, list[tuple[str, JSON | None]]] = {name: [] for name in tables}
+        records: dict[str, list[Record]] = {name: [] for name in tables}
         root_groups: dict[str, dict[str, RootEntry]] = {}
         latest = ledgers.latest
         for (name, key), value in self.staged.items():
@@ -318,33 +315,13 @@ class BatchStore:
                 records[name].append((key, value))
             table.data[key] = value
         records[roots.name] += root_groups.items()
-        deliveries: list[asyncio.Future[Any]] = []
-        for table in (ledgers, roots):
-            if records[table.name]:
-                deliveries += await send_records(
-                    producer, table.changelog_topic.get_topic_name(), self.partition,
-                    records[table.name], failed)
-        if records[references.name]:
-            await self._send_reference(producer, records[references.name], deliveries, failed)
+        await writes.write(self.partition, *(
+            (table.changelog_topic.get_topic_name(), records[table.name])
+            for table in (roots, ledgers, references)))
         written = len(self.staged)
         self.staged.clear()
         self.touched_keys.clear()
         return written
-
-
-    async def _send_reference(self, producer: AIOKafkaProducer,
-                              records: list[tuple[str, JSON | None]],
-                              deliveries: list[asyncio.Future[Any]],
-                              failed: SendFailed) -> None:
-        """Send a reference write (a new FX rate or commitment) only once the broker has
-        the record's ledger and root writes. Refolded after a crash on a reference that
-        already held a rate, a flow parked earlier in the same record would be converted
-        instead of parked, found in its root, and lost. Rates are rare, so the wait is."""
-        outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
-        if any(isinstance(outcome, BaseException) for outcome in outcomes):
-            return  # ``failed`` has been told, and the worker is stopping
-        await send_records(producer, self.tables.references.changelog_topic.get_topic_name(),
-                           self.partition, records, failed)
 
 
 def ledger_records(latest: LatestUpdates, pair: str, ledger: JSON, touched: Touched,
@@ -361,36 +338,3 @@ def ledger_records(latest: LatestUpdates, pair: str, ledger: JSON, touched: Touc
     dead.discard(record_offset)
     return [(group_key(pair, record_offset), update),
             *((group_key(pair, offset), None) for offset in sorted(dead))]
-
-
-SendFailed = Callable[[BaseException], None]
-
-
-async def send_records(producer: AIOKafkaProducer, topic: str, partition: int,
-                       records: list[tuple[str, JSON | None]],
-                       failed: SendFailed) -> list[asyncio.Future[Any]]:
-    """Changelog records encoded as Faust's JSON codec would (None: a tombstone), in as
-    few record batches as the producer's batch size allows; returns their deliveries.
-    The caller need not await them: a batch the producer gives up on is reported to
-    ``failed``."""
-    deliveries: list[asyncio.Future[Any]] = []
-
-    def delivered(done: asyncio.Future[Any]) -> None:
-        error = None if done.cancelled() else done.exception()
-        if error is not None:
-            failed(error)
-
-    async def send(batch: Any) -> None:
-        delivery = await producer.send_batch(batch, topic, partition=partition)
-        delivery.add_done_callback(delivered)
-        deliveries.append(delivery)
-
-    batch = producer.create_batch()
-    for key, value in records:
-        encoded = (orjson.dumps(key), None if value is None else orjson.dumps(value))
-        if batch.append(key=encoded[0], value=encoded[1], timestamp=None) is None:
-            await send(batch)
-            batch = producer.create_batch()  # an empty batch takes a record of any size
-            batch.append(key=encoded[0], value=encoded[1], timestamp=None)
-    await send(batch)
-    return deliveries

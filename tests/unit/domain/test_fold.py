@@ -774,9 +774,10 @@ def test_ledger_writes_of_changed_buckets_rebuild_the_ledgers_after_crashes_and_
             kept = data.draw(st.integers(0, len(writes)), label="ledger writes kept")
             log += writes[:kept]
             ledgers, latest = recovered(log)
-            # Only the crashes the fold is safe against (docs/reliability.md): a record's
-            # root writes kept when any of its ledger writes are; its reference write,
-            # sent once the broker has the others, only when all of them are.
+            # The mixes the order of the writes leaves (changelog_writes.OrderedWrites):
+            # a record's root writes kept when any of its ledger writes are, since those
+            # are sent once the broker has the roots; its reference write only when all of
+            # them are.
             roots_kept = kept > 0 or data.draw(st.booleans(), label="root writes kept")
             reference_kept = kept == len(writes) and roots_kept and data.draw(
                 st.booleans(), label="reference kept")

@@ -1,0 +1,119 @@
+"""How the fold's changelog records reach the broker, in an order a crash cannot break.
+
+A folded ledger-input record writes to three changelog topics: root entries, ledgers and
+references. Recovery needs the roots to be at least as far along as the ledgers: a ledger
+update that survived a ``kill -9`` when the root writes of the same record did not would
+let the refold apply again an event that was a duplicate the first time. So a record's
+ledger writes are sent only once the broker has its root writes, and its reference write
+(a new FX rate or commitment) only once it has the ledger writes as well.
+
+Waiting for those acknowledgements in the fold would hold each record up by two round
+trips. ``OrderedWrites`` waits beside it instead: the fold hands over a record's writes
+and goes on with the next record, its tables already changed in memory, while a chain of
+tasks sends each record's ledger and reference writes in record order as their turn
+comes. Faust flushes its producer before it commits offsets; the producer waits for this
+chain first (``compat.IdempotentProducer``), so no offset is committed before the writes
+of the records it covers are on the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from services.tracker.domain.ledger import JSON
+
+# A changelog record: key and value (None: a tombstone).
+Record = tuple[str, JSON | None]
+SendFailed = Callable[[BaseException], None]
+Deliveries = list[asyncio.Future[Any]]
+# Sends records to a topic's partition, reporting a failed delivery to the callback.
+Send = Callable[[str, int, list[Record], SendFailed], Awaitable[Deliveries]]
+
+
+async def send_records(producer: AIOKafkaProducer, topic: str, partition: int,
+                       records: list[Record], failed: SendFailed) -> Deliveries:
+    """Changelog records encoded as Faust's JSON codec would, in as few record batches as
+    the producer's batch size allows; returns their deliveries. The caller need not await
+    them: a batch the producer gives up on is reported to ``failed``."""
+    deliveries: Deliveries = []
+
+    def delivered(done: asyncio.Future[Any]) -> None:
+        error = None if done.cancelled() else done.exception()
+        if error is not None:
+            failed(error)
+
+    async def send(batch: Any) -> None:
+        delivery = await producer.send_batch(batch, topic, partition=partition)
+        delivery.add_done_callback(delivered)
+        deliveries.append(delivery)
+
+    batch = producer.create_batch()
+    for key, value in records:
+        encoded = (orjson.dumps(key), None if value is None else orjson.dumps(value))
+        if batch.append(key=encoded[0], value=encoded[1], timestamp=None) is None:
+            await send(batch)
+            batch = producer.create_batch()  # an empty batch takes a record of any size
+            batch.append(key=encoded[0], value=encoded[1], timestamp=None)
+    await send(batch)
+    return deliveries
+
+
+class OrderedWrites:
+    """Each folded record's ledger writes after its root writes, its reference write after
+    both, records in the order they were folded."""
+
+    def __init__(self, send: Send, failed: SendFailed) -> None:
+        self.send = send
+        self.failed = failed
+        self._last: asyncio.Task[None] | None = None
+
+    @classmethod
+    def on(cls, producer: AIOKafkaProducer, failed: SendFailed) -> OrderedWrites:
+        return cls(partial(send_records, producer), failed)
+
+    async def write(self, partition: int, roots: tuple[str, list[Record]],
+                    ledgers: tuple[str, list[Record]],
+                    references: tuple[str, list[Record]]) -> None:
+        """Send one record's writes, each argument a (topic, records) pair: the roots now,
+        the rest in a task of the chain."""
+        topic, records = roots
+        root_deliveries = (await self.send(topic, partition, records, self.failed)
+                           if records else [])
+        self._last = asyncio.ensure_future(
+            self._after(self._last, root_deliveries, partition, ledgers, references))
+
+    async def drained(self) -> None:
+        """Return once every record handed over so far has sent all its writes (or one
+        failed, which ``failed`` was told of)."""
+        if self._last is not None:
+            await asyncio.shield(self._last)
+
+    async def _after(self, previous: asyncio.Task[None] | None, root_deliveries: Deliveries,
+                     partition: int, ledgers: tuple[str, list[Record]],
+                     references: tuple[str, list[Record]]) -> None:
+        try:
+            if previous is not None:
+                await previous  # the records before it have sent theirs
+            if not await _acknowledged(root_deliveries):
+                return
+            topic, records = ledgers
+            ledger_deliveries = (await self.send(topic, partition, records, self.failed)
+                                 if records else [])
+            topic, records = references
+            if records and await _acknowledged(ledger_deliveries):
+                await self.send(topic, partition, records, self.failed)
+        except Exception as error:  # the producer stopped or refused: the worker stops
+            self.failed(error)
+
+
+async def _acknowledged(deliveries: Deliveries) -> bool:
+    """Whether the broker acknowledged them all; one it did not was reported to ``failed``
+    when it ended."""
+    outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+    return not any(isinstance(outcome, BaseException) for outcome in outcomes)
