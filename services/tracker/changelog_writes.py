@@ -19,6 +19,7 @@ of the records it covers are on the broker.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -64,14 +65,22 @@ async def send_records(producer: AIOKafkaProducer, topic: str, partition: int,
     return deliveries
 
 
+# Records whose writes may wait in the chain before the fold waits for the oldest: the
+# fold must not run far ahead of the broker, or the wait before a commit (and before
+# partitions are handed over in a rebalance) grows with it, and so does memory.
+MAX_WAITING_RECORDS = 4
+
+
 class OrderedWrites:
     """Each folded record's ledger writes after its root writes, its reference write after
     both, records in the order they were folded."""
 
-    def __init__(self, send: Send, failed: SendFailed) -> None:
+    def __init__(self, send: Send, failed: SendFailed,
+                 max_waiting: int = MAX_WAITING_RECORDS) -> None:
         self.send = send
         self.failed = failed
-        self._last: asyncio.Task[None] | None = None
+        self.max_waiting = max_waiting
+        self._waiting: deque[asyncio.Task[None]] = deque()
 
     @classmethod
     def on(cls, producer: AIOKafkaProducer, failed: SendFailed) -> OrderedWrites:
@@ -85,14 +94,20 @@ class OrderedWrites:
         topic, records = roots
         root_deliveries = (await self.send(topic, partition, records, self.failed)
                            if records else [])
-        self._last = asyncio.ensure_future(
-            self._after(self._last, root_deliveries, partition, ledgers, references))
+        waiting = self._waiting
+        while waiting and waiting[0].done():
+            waiting.popleft()
+        last = waiting[-1] if waiting else None
+        waiting.append(asyncio.ensure_future(
+            self._after(last, root_deliveries, partition, ledgers, references)))
+        while len(waiting) > self.max_waiting:
+            await asyncio.shield(waiting.popleft())
 
     async def drained(self) -> None:
         """Return once every record handed over so far has sent all its writes (or one
         failed, which ``failed`` was told of)."""
-        if self._last is not None:
-            await asyncio.shield(self._last)
+        if self._waiting:
+            await asyncio.shield(self._waiting[-1])
 
     async def _after(self, previous: asyncio.Task[None] | None, root_deliveries: Deliveries,
                      partition: int, ledgers: tuple[str, list[Record]],

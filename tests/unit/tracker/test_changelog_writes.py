@@ -113,3 +113,17 @@ async def test_a_send_that_raises_is_reported() -> None:
     await writes.write(0, *writes_of(1))
     await writes.drained()
     assert [str(error) for error in failures] == ["producer closed"]
+
+
+async def test_the_fold_waits_once_too_many_records_wait_for_the_broker() -> None:
+    broker = Broker()
+    writes = OrderedWrites(broker.send, [].append, max_waiting=1)
+    await writes.write(0, *writes_of(1))
+    second = asyncio.ensure_future(writes.write(0, *writes_of(2)))
+    await settle()
+    assert not second.done(), "a second record went on while the first waited for its roots"
+    broker.ack("roots", 0)
+    await asyncio.wait_for(second, 1)
+    broker.ack("roots", 1)
+    await writes.drained()
+    assert broker.topics() == ["roots", "roots", "ledgers", "ledgers"]
