@@ -103,10 +103,13 @@ class OffsetContinuity:
             committed = await self.committed(assigned)
             never = [tp for tp in assigned if not committed.get(tp)]
             earliest = await self.earliest(never) if never else {}
-            for tp in never:
+            if never:
                 # aiokafka's seek_to_committed, which Faust calls next, leaves these where
-                # the fetcher stands (see the module's docstring).
-                await self.app.consumer.seek(tp, earliest[tp] or 0)
+                # the fetcher stands (see the module's docstring). In the consumer's own
+                # thread, as ``_seek``: Faust's ``seek`` raced the fetcher, whose
+                # ``fetched_records`` then stopped a worker that had just joined with a
+                # KeyError for one of these partitions.
+                await self.app.consumer.seek_wait({tp: earliest[tp] or 0 for tp in never})
             self.expected = {tp: committed.get(tp) or earliest.get(tp) or 0 for tp in assigned}
         except Exception as error:  # the guard must never stop the worker
             log.warning("Start offsets of the assigned partitions unknown (%r); following "
