@@ -213,8 +213,13 @@ def empty_ledger(pair: str) -> JSON:
 
 def sum_key(key: str) -> str:
     """A bucket key without its day: ``sector|measure|route|role|currency``."""
-    head, _day, currency = key.rsplit("|", 2)
-    return f"{head}|{currency}"
+    return month_and_sum_key(key)[1]
+
+
+def month_and_sum_key(key: str) -> tuple[str, str]:
+    """A bucket key's month and its ``sum_key``, from one split."""
+    head, day, currency = key.rsplit("|", 2)
+    return day[:7], f"{head}|{currency}"
 
 
 MONTH_FIELDS = {"months": "buckets", "month_events": "events", "month_sums": "sums",
@@ -372,9 +377,9 @@ def apply_change(ledger: JSON, change: Change, position: Position,
 
 def _step(key: str, sign: int, amount: Decimal) -> tuple[str, str, str, int, Decimal]:
     """A bucket change as ``apply_change`` applies it: the key, its month and month-sum
-    key (``sum_key``) from one split, the event count it adds and the signed amount."""
-    head, day, currency = key.rsplit("|", 2)
-    return key, day[:7], f"{head}|{currency}", sign, amount
+    key, the event count it adds and the signed amount."""
+    month, summed = month_and_sum_key(key)
+    return key, month, summed, sign, amount
 
 
 def _add(buckets: Buckets, events: dict[str, int], key: str, sign: int,
