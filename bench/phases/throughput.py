@@ -92,7 +92,7 @@ async def measure_tracker(session: Session, worker: TrackerWorker,
     session.say(f"tracker: one worker folding {n:,} events ...")
     worker.start()
     await worker.wait_ready(session.client)
-    ready = time.monotonic()
+    ready, ready_at = time.monotonic(), time.time()
     cpu_start = worker.cpu()
     with profiling.sampled(session, worker.pid):
         done, count = await worker.wait_folded(session.client, n, timeout=max(600.0, n / 20),
@@ -110,7 +110,7 @@ async def measure_tracker(session: Session, worker: TrackerWorker,
     ready_throughput_figure(r).tracker = n / (done - ready)
     r.context.append(f"tracker fold window: {window.records:,} ledger-input records folded in "
                      f"{window.last - window.first:,.2f} s from the first to the last; "
-                     f"{window.first - (time.time() - (time.monotonic() - ready)):,.2f} s from "
+                     f"{window.first - ready_at:,.2f} s from "
                      "/health/ 200 to the first")
     scrapes = sorted(worker.scrape_seconds)
     r.context.append(f"tracker throughput phase: {done - ready:,.1f} s; {len(scrapes)} "

@@ -325,8 +325,7 @@ class BatchStore:
 
 
 def ledger_records(latest: LatestUpdates, pair: str, ledger: JSON, touched: Touched,
-                   record_offset: int, max_partial: int = MAX_PARTIAL_PIECES
-                   ) -> list[tuple[str, JSON | None]]:
+                   record_offset: int, max_partial: int = MAX_PARTIAL_PIECES) -> list[Record]:
     """The ledger changelog records that store what one ledger-input record changed in a
     pair's ledger: its update (months it touched in part, where their chains allow, the
     others whole), then a tombstone for each update that one supersedes."""
