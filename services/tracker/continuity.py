@@ -160,12 +160,6 @@ class OffsetContinuity:
         quiet = self.quiet
         if not self.expected:
             return
-        if self.app.rebalancing or self.app.in_recovery:
-            # The streams are paused until the tables are recovered, so quiet says nothing
-            # then; and a seek of a stream partition made during the recovery stalled it
-            # for good (no changelog record came any more, in two failed runs of the
-            # worker-leaving chaos test). ``rebase`` starts the clocks again afterwards.
-            return
         now = time.monotonic()
         waiting = [tp for tp, expected in self.expected.items()
                    if tp not in self.pending_seeks

@@ -35,8 +35,6 @@ class FakeConsumer:
 @dataclass
 class FakeApp:
     consumer: FakeConsumer = field(default_factory=FakeConsumer)
-    rebalancing: bool = False
-    in_recovery: bool = False
 
 
 @dataclass
@@ -174,17 +172,15 @@ def test_offsets_unknown_after_a_rebalance_leave_the_records_followed():
 
 
 def watched(ends: dict[TP, int], quiet: float, *offsets: int,
-            committed: dict[TP, int] | None = None, idle_for: float = 0.0,
-            rebalancing: bool = False, in_recovery: bool = False,
-            ) -> tuple[OffsetContinuity, FakeConsumer]:
+            committed: dict[TP, int] | None = None,
+            idle_for: float = 0.0) -> tuple[OffsetContinuity, FakeConsumer]:
     """A guard that admitted ``offsets`` of ``TRADE`` (the last ``idle_for`` seconds ago),
     then ran one watch with the log ending at ``ends`` and the group's commits at
-    ``committed``, while the app was or was not rebalancing or recovering its tables."""
+    ``committed``."""
     continuity, consumer = guard(committed=committed or {TRADE: 3})
     continuity.quiet = quiet
     admitted(continuity, *offsets)
     continuity.last_admitted -= idle_for
-    continuity.app.rebalancing, continuity.app.in_recovery = rebalancing, in_recovery
 
     async def highwaters(*tps: TP) -> dict[TP, int]:
         return {tp: ends[tp] for tp in tps}
@@ -218,12 +214,3 @@ def test_a_partition_at_the_end_of_its_log_or_still_receiving_is_left_alone():
     assert at_end.seeks == []
     _, receiving = watched({TRADE: 10}, 60, 3, 4)  # its last record came just now
     assert receiving.seeks == []
-
-
-def test_no_partition_is_sent_back_while_the_app_rebalances_or_recovers_its_tables():
-    # The streams are paused meanwhile: quiet then is no sign of skipped records.
-    for state in ({"rebalancing": True}, {"in_recovery": True}):
-        continuity, consumer = watched({TRADE: 10}, 0, 3, 4, committed={TRADE: 10},
-                                       idle_for=60, **state)
-        assert consumer.seeks == [], state
-        assert continuity.rewinds == 0
