@@ -10,6 +10,7 @@ the public API only.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerT, TableT
 
 from services.tracker.errors import TrackerError
+
+log = logging.getLogger(__name__)
 
 # The faust-streaming version whose private names ``RELIED_ON`` lists (pyproject.toml pins
 # it; a unit test keeps the two equal).
@@ -60,20 +63,67 @@ def wait_before_flush(app: faust.App, pending: Callable[[], Awaitable[None]]) ->
     producer.pending = pending
 
 
-class IdempotentTransport(faust_aiokafka.Transport):
+class RecoverySafeConsumer(faust_aiokafka.Consumer):
+    """Faust's consumer, with the changelog partitions sent back to where table recovery
+    stands whenever Faust discards a fetch.
+
+    A fetch that completes while a rebalance has stopped the flow is discarded, and Faust
+    seeks every partition back to its committed offset instead (``Consumer.getmany``,
+    faust-streaming/faust#256). Changelog partitions are never committed, so aiokafka's
+    ``seek_to_committed`` leaves them where the discarded fetch ended. When the recovery
+    had already sought them to its start, that is their end: recovery then waits for
+    records that never come ("No event received for active tp ... since recovery
+    start"), and the worker never turns ready (seen in the worker-leaving chaos test)."""
+
+    async def perform_seek(self) -> None:
+        discarding = not self.flow_active  # as in ``getmany``, which discarded a fetch
+        await super().perform_seek()
+        if discarding:
+            await self.rewind_changelogs()
+
+    async def rewind_changelogs(self) -> None:
+        recovery = self.app.tables.recovery  # type: ignore[attr-defined]
+        offsets = recovery_positions(recovery, self.assignment())
+        if not offsets:
+            return
+        try:
+            await self.seek_wait(offsets)
+        except Exception as error:
+            # Faust's own ``getmany`` logs and goes on when this seek fails; so does this.
+            # A seek fails when the assignment changed under it, and then the new
+            # rebalance's recovery seeks its changelogs itself.
+            log.warning("Could not send %d changelog partition(s) back to the recovery's "
+                        "offsets: %r", len(offsets), error)
+            return
+        log.info("Sent %d changelog partition(s) back to the recovery's offsets after a "
+                 "fetch discarded during the rebalance", len(offsets))
+
+
+def recovery_positions(recovery: Any, assigned: set[TP]) -> dict[TP, int]:
+    """Where Faust's recovery reads each assigned changelog partition from next: its last
+    applied offset, read again and skipped as Faust's own seek does, or 0 when it has
+    applied none (-1)."""
+    return {tp: max(offsets.get(tp, -1), 0)
+            for tps, offsets in ((recovery.active_tps, recovery.active_offsets),
+                                 (recovery.standby_tps, recovery.standby_offsets))
+            for tp in tps if tp in assigned}
+
+
+class TrackerTransport(faust_aiokafka.Transport):
+    Consumer = RecoverySafeConsumer
     Producer = IdempotentProducer
 
 
 class TrackerApp(faust.App):
-    """A Faust app whose changelog and topic writes go through ``IdempotentProducer``.
-    Faust has no setting for the transport's class: its app makes one in
-    ``_new_transport`` and ``_new_producer_transport``."""
+    """A Faust app whose changelog and topic writes go through ``IdempotentProducer`` and
+    whose consumer is ``RecoverySafeConsumer``. Faust has no setting for the transport's
+    class: its app makes one in ``_new_transport`` and ``_new_producer_transport``."""
 
     def _new_transport(self) -> Any:
-        return IdempotentTransport(self.conf.broker_consumer, self)
+        return TrackerTransport(self.conf.broker_consumer, self)
 
     def _new_producer_transport(self) -> Any:
-        return IdempotentTransport(self.conf.broker_producer, self)
+        return TrackerTransport(self.conf.broker_producer, self)
 
 
 def kafka_producer(app: faust.App) -> AIOKafkaProducer:

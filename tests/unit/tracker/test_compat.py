@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
+from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import faust
 import pytest
 from faust.stores import memory
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from services.tracker import compat
 from services.tracker.errors import TrackerError
@@ -60,3 +66,58 @@ def test_the_worker_checks_at_start_up(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delattr(faust.App, "_new_producer_transport")
     with pytest.raises(TrackerError, match="_new_producer_transport"):
         build_tracker(Settings())
+
+
+# -- the consumer: changelog partitions back to the recovery after a discarded fetch -------
+
+LEDGERS, ROOTS = "tracker-ledgers-changelog", "tracker-roots-changelog"
+
+
+def recovery_standing_at(active: dict[TP, int], standby: dict[TP, int]) -> SimpleNamespace:
+    return SimpleNamespace(active_tps=set(active), active_offsets=Counter(active),
+                           standby_tps=set(standby), standby_offsets=Counter(standby))
+
+
+def test_recovery_positions_are_the_last_applied_offsets_or_0_for_none_and_only_assigned():
+    recovery = recovery_standing_at({TP(LEDGERS, 0): -1, TP(LEDGERS, 1): 41, TP(LEDGERS, 2): 7},
+                                    {TP(ROOTS, 3): 12})
+    assigned = {TP(LEDGERS, 0), TP(LEDGERS, 1), TP(ROOTS, 3), TP("tracker-ledger-input", 0)}
+    assert compat.recovery_positions(recovery, assigned) == {
+        TP(LEDGERS, 0): 0, TP(LEDGERS, 1): 41, TP(ROOTS, 3): 12}
+
+
+@pytest.fixture
+def consumer(monkeypatch: pytest.MonkeyPatch) -> tuple[compat.RecoverySafeConsumer, list]:
+    """The worker's own consumer, its broker calls replaced by notes of what was asked."""
+    tracker = build_tracker(Settings())
+    consumer = tracker.app.consumer
+    assert isinstance(consumer, compat.RecoverySafeConsumer)
+    asked: list = []
+
+    async def seek_to_committed(self: Any) -> None:
+        asked.append("committed")
+
+    async def seek_wait(self: Any, offsets: dict[TP, int]) -> None:
+        asked.append(offsets)
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "perform_seek", seek_to_committed)
+    monkeypatch.setattr(faust_aiokafka.Consumer, "seek_wait", seek_wait)
+    monkeypatch.setattr(faust_aiokafka.Consumer, "assignment",
+                        lambda self: {TP(LEDGERS, 0), TP(LEDGERS, 1)})
+    recovery = recovery_standing_at({TP(LEDGERS, 0): 9, TP(LEDGERS, 1): -1}, {})
+    monkeypatch.setattr(type(tracker.app.tables), "recovery", recovery)
+    return consumer, asked
+
+
+def test_a_fetch_discarded_while_the_flow_is_stopped_sends_the_changelogs_back(consumer):
+    consumer, asked = consumer
+    consumer.flow_active = False
+    asyncio.run(consumer.perform_seek())
+    assert asked == ["committed", {TP(LEDGERS, 0): 9, TP(LEDGERS, 1): 0}]
+
+
+def test_the_seek_after_recovery_leaves_the_changelogs_where_they_are(consumer):
+    consumer, asked = consumer
+    consumer.flow_active = True
+    asyncio.run(consumer.perform_seek())
+    assert asked == ["committed"]
