@@ -33,13 +33,13 @@ from schemas.events import FxRatePublished
 from services.tracker.changelog_writes import OrderedWrites
 from services.tracker.compat import kafka_producer, wait_before_flush
 from services.tracker.continuity import OffsetContinuity
-from services.tracker.domain.fold import apply_commitment, apply_flow, apply_fx_rate
+from services.tracker.domain.fold import apply_commitment, apply_flows, apply_fx_rate
 from services.tracker.domain.ledger import Headline, HeadlineCache, Position
 from services.tracker.domain.progress import commitment_pair, progress
 from services.tracker.domain.reference import is_defined
 from services.tracker.failpoints import crash_at
 from services.tracker.intake import process as intake_process
-from services.tracker.intake.envelope import ReferenceItem, TransactionItem, decode_batch
+from services.tracker.intake.envelope import ReferenceItem, decode_batch, runs
 from services.tracker.metrics import TrackerMetrics
 from services.tracker.partitioning import partition_of
 from services.tracker.settings import Settings
@@ -162,16 +162,18 @@ class Pipeline:
             applied: list[tuple[float, str]] = []
             pairs: set[str] = set()
             offset = message.offset
-            for index, item in enumerate(decode_batch(event.value)):
-                if isinstance(item, TransactionItem):
-                    source, flow = item
-                    outcome = apply_flow(store, flow, (offset, index))
+            for index, what in runs(decode_batch(event.value)):
+                if isinstance(what, ReferenceItem):
+                    self._fold_reference(store, what, (offset, index), outcomes)
+                    continue
+                sources, flows = zip(*what, strict=True)
+                for source, flow, outcome in zip(sources, flows,
+                                                 apply_flows(store, flows, offset, index),
+                                                 strict=True):
                     folded.append((source.topic, outcome))
                     if outcome != "pending":
                         applied.append((source.timestamp, flow.day))
                     pairs.add(flow.pair)
-                else:
-                    self._fold_reference(store, item, (offset, index), outcomes)
             for (topic, outcome), count in Counter(folded).items():
                 outcomes[(topic, METRIC_OUTCOME[outcome])] += count
             self.dirty |= pairs

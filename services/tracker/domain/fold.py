@@ -7,7 +7,7 @@ figures the live service must show.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
@@ -18,15 +18,19 @@ from services.tracker.domain.flows import Flow, flow_of
 from services.tracker.domain.fx import rate_on
 from services.tracker.domain.ledger import (
     JSON,
+    Additions,
     Position,
     RootEntry,
     Touched,
+    add_all,
     add_pending,
     alias_root,
     alias_target,
     apply_change,
+    compact_root,
     contribution_of,
     empty_ledger,
+    is_after,
     record,
     records_events,
     releasable,
@@ -88,6 +92,53 @@ def apply_flow(store: Store, flow: Flow, position: Position,
     store.set_ledger(flow.pair, apply_change(ledger, change, position, released, store.in_place,
                                              store.touched(flow.pair)))
     return change.outcome
+
+
+def apply_flows(store: Store, flows: Sequence[Flow], offset: int, start: int = 0) -> list[str]:
+    """Fold flows that sit together in one ledger-input record, at (offset, start),
+    (offset, start + 1), ...: the outcomes and state of ``apply_flow`` on each in turn.
+
+    The common flow - new, no correction, a known rate, a ledger that has not seen this
+    position - only adds to buckets: its root entry is set at once and its contribution
+    gathered per pair (``Additions``), added to the ledger once per run. Any other flow
+    goes through ``apply_flow`` after what was gathered for its pair is added.
+    """
+    if not store.in_place:  # gathering changes the ledgers in place
+        return [apply_flow(store, flow, (offset, index))
+                for index, flow in enumerate(flows, start)]
+    rates = store.reference()["fx"]
+    gathered: dict[str, Additions] = {}
+    outcomes: list[str] = []
+    for index, flow in enumerate(flows, start):
+        position = (offset, index)
+        pair = flow.pair
+        additions = gathered.get(pair)
+        key = f"{pair}/{flow.root_id}"
+        rate = None if flow.is_correction or store.root(key) is not None else rate_on(
+            rates, flow.currency, date.fromisoformat(flow.day))
+        if rate is not None and additions is None:
+            ledger = store.ledger(pair)
+            if ledger is None or is_after(position, ledger["position"]):
+                additions = gathered[pair] = Additions()
+        if rate is None or additions is None:
+            _add_gathered(store, pair, gathered.pop(pair, None))
+            outcomes.append(apply_flow(store, flow, position))
+            continue
+        contribution = contribution_of(flow, rate)
+        store.set_root(key, compact_root(flow.event_id, position, contribution))
+        additions.add(contribution, flow.month, position)
+        outcomes.append("applied")
+    for pair, additions in gathered.items():
+        _add_gathered(store, pair, additions)
+    return outcomes
+
+
+def _add_gathered(store: Store, pair: str, additions: Additions | None) -> None:
+    if additions is None:
+        return
+    ledger = store.ledger(pair) or empty_ledger(pair)
+    add_all(ledger, additions, store.touched(pair))
+    store.set_ledger(pair, ledger)
 
 
 def apply_fx_rate(store: Store, event: FxRatePublished,

@@ -94,6 +94,23 @@ def decode_batch(raw: bytes) -> Iterator[Item]:
             yield ReferenceItem(source, CommitmentChanged.model_validate(row[5]))
 
 
+def runs(items: Iterable[Item]) -> Iterator[tuple[int, ReferenceItem | list[TransactionItem]]]:
+    """(index of the first, what) in record order: each reference item alone, and the
+    transactions between them as runs, which the fold folds together."""
+    run: list[TransactionItem] = []
+    index = 0
+    for index, item in enumerate(items):
+        if isinstance(item, TransactionItem):
+            run.append(item)
+            continue
+        if run:
+            yield index - len(run), run
+            run = []
+        yield index, item
+    if run:
+        yield index + 1 - len(run), run
+
+
 # Named tuples straight from a slice of the row, without their generated __new__ (a
 # Python frame each): the fold decodes every event, and building these three tuples is
 # most of decoding it.

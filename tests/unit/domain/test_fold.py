@@ -27,6 +27,7 @@ from services.tracker.domain.fold import (
     apply_commitment,
     apply_event,
     apply_flow,
+    apply_flows,
     apply_fx_rate,
     replay,
 )
@@ -799,3 +800,91 @@ def test_ledger_writes_of_changed_buckets_rebuild_the_ledgers_after_crashes_and_
     kept = Counter(split_group_key(key)[0] for key, _ in compacted(log))
     for pair, records_kept in kept.items():
         assert records_kept <= (max_partial + 1) * len(clean.ledgers[pair]["months"]) + 1
+
+
+# -- (k) a run of flows folded together ---------------------------------------------------
+
+def fold_in_runs(store: MemoryStore, records, offset: int) -> list:
+    """Fold one ledger-input record as the agent does: the flows between rates as runs
+    (``apply_flows``), each rate on its own."""
+    outcomes: list = []
+    run: list = []
+    for index, record in enumerate([*records, None]):
+        event = None if record is None else validate(*record, LIMIT)
+        if event is not None and not isinstance(event, FxRatePublished):
+            run.append(flow_of(event))  # type: ignore[arg-type]
+            continue
+        outcomes += apply_flows(store, run, offset, index - len(run))
+        run = []
+        if event is not None:
+            outcomes.append(apply_fx_rate(store, event, (offset, index)))
+    return outcomes
+
+
+def fold_one_by_one(store: MemoryStore, records, offset: int) -> list:
+    outcomes = []
+    for index, (kind, raw) in enumerate(records):
+        event = validate(kind, raw, LIMIT)
+        position = (offset, index)
+        outcomes.append(apply_fx_rate(store, event, position)
+                        if isinstance(event, FxRatePublished)
+                        else apply_flow(store, flow_of(event), position))  # type: ignore[arg-type]
+    return outcomes
+
+
+@settings(FOLD_SETTINGS, max_examples=150)
+@given(st.lists(transactions(currencies=(*RATED, UNRATED[0]), on_days=FEW_DAYS),
+                min_size=1, max_size=24),
+       st.data())
+def test_flows_folded_in_runs_equal_flows_folded_one_by_one(make, originals, data):
+    """``apply_flows`` gathers what new plain flows add and adds it once per run: the
+    outcomes, ledgers, root entries and ledger writes must be those of ``apply_flow`` on
+    each flow in turn - with duplicates, corrections (of corrections), flows waiting for a
+    rate, records folded again after a crash and root writes a crash lost."""
+    events = [to_record(make, f"e{i}", t) for i, t in enumerate(originals)]
+    for number, index in enumerate(data.draw(st.lists(
+            st.integers(0, len(originals) - 1), max_size=4), label="corrected")):
+        named = data.draw(st.sampled_from([f"e{index}", *[f"c{n}" for n in range(number)]]))
+        events.append(to_record(make, f"c{number}", data.draw(corrections_of(
+            originals[index])), corrects=named))
+    events.append(make.fx_rate("fx-late", currency=UNRATED[0], rate="3"))
+    events = [*rate_records(make), *data.draw(st.permutations(events), label="log")]
+    events += data.draw(st.lists(st.sampled_from(events), max_size=3), label="delivered again")
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(events) - 1), max_size=6),
+                            label="cuts"))
+    records = [events[start:end]
+               for start, end in zip([0, *cuts], [*cuts, len(events)], strict=True)]
+
+    in_runs, one_by_one = TouchingStore(), TouchingStore()
+    latest_runs, latest_one = LatestUpdates(), LatestUpdates()
+    roots_before: list[dict] = []
+    for offset in range(len(records)):
+        roots_before.append(copy.deepcopy(one_by_one.roots))
+        refolded = range(data.draw(st.integers(0, offset)), offset + 1) if data.draw(
+            st.booleans(), label=f"crash after {offset}") else range(offset, offset + 1)
+        if len(refolded) > 1 and data.draw(st.booleans(), label="root writes lost"):
+            lost_to = roots_before[refolded.start]
+            in_runs.roots, one_by_one.roots = copy.deepcopy(lost_to), copy.deepcopy(lost_to)
+        for at in refolded:
+            assert (fold_in_runs(in_runs, records[at], at)
+                    == fold_one_by_one(one_by_one, records[at], at))
+            assert (in_runs.writes(latest_runs, at, 2)
+                    == one_by_one.writes(latest_one, at, 2))
+        assert in_runs.ledgers == one_by_one.ledgers
+        assert in_runs.roots == one_by_one.roots
+        assert in_runs.reference_value == one_by_one.reference_value
+
+
+def test_new_plain_flows_of_a_run_are_gathered_and_the_rest_folded_one_by_one(make):
+    """What makes the run worth it: each new plain flow is added without ``apply_change``,
+    and what they added is in the ledger before a duplicate of one of them is folded."""
+    first, second, third = (flow_from(make.trade(f"e{i}", amount="10.00", reporter="IN",
+                                                 partner="RU", occurred_at="2024-01-05"))
+                            for i in range(3))
+    store = TouchingStore()
+    outcomes = apply_flows(store, [first, second, first, third], 7)
+    assert outcomes == ["applied", "applied", "duplicate", "applied"]
+    ledger = store.ledgers["IN-RU"]
+    assert ledger["counts"] == {"applied": 3, "corrected": 0, "superseded": 0, "duplicate": 1}
+    assert ledger["position"] == [7, 3]
+    assert buckets_of(ledger) == {"trade|value_usd|RU>IN|importer|2024-01-05|USD": "30.00"}

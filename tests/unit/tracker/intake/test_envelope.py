@@ -17,6 +17,7 @@ from services.tracker.intake.envelope import (
     encode_batch,
     encode_item,
     encode_transaction,
+    runs,
 )
 
 SOURCE = Source("trade-transactions", 2, 41, 1_700_000_000.123)
@@ -46,3 +47,14 @@ def test_reference_items_decode_to_their_events():
     items = [ReferenceItem(SOURCE, rate), TransactionItem(SOURCE, TRADE),
              ReferenceItem(SOURCE, withdrawal)]
     assert list(decode_batch(encode_batch(items))) == items
+
+
+def test_runs_keep_each_item_at_its_index():
+    rate = FxRatePublished(event_id="fx1", occurred_at=date(2024, 1, 1), currency="EUR",
+                           rate_to_usd=Decimal("1.08"), valid_from=date(2024, 1, 1))
+    trade, energy = TransactionItem(SOURCE, TRADE), TransactionItem(SOURCE, ENERGY)
+    reference = ReferenceItem(SOURCE, rate)
+    assert list(runs([trade, energy, reference, reference, energy])) == [
+        (0, [trade, energy]), (2, reference), (3, reference), (4, [energy])]
+    assert list(runs([reference])) == [(0, reference)]
+    assert list(runs([])) == []
