@@ -216,6 +216,9 @@ def local_reference(tables: TrackerTables) -> JSON:
     return empty_reference()
 
 
+_MISSING = object()
+
+
 @dataclass
 class BatchStore:
     """The fold's ``Store`` over the tables for one partition. It keeps the writes of a
@@ -231,62 +234,60 @@ class BatchStore:
     tables: TrackerTables
     partition: int
     partitions: int
-    # The values this record set, by key, one dict per table: read on every event, so
-    # looked up without building a (table, key) tuple each time.
-    staged_ledgers: dict[str, JSON] = field(default_factory=dict)
-    staged_roots: dict[str, RootEntry] = field(default_factory=dict)
-    staged_references: dict[str, JSON] = field(default_factory=dict)
+    # Table values by (table, key): JSON objects, and root entries that may be lists
+    # (``RootEntry``); the public methods say which.
+    staged: dict[tuple[str, str], Any] = field(default_factory=dict)
     # The tables' values are the fold's own: a record changes them in place, and its
     # writes to the changelog say which months it changed (``ledger_update``).
     in_place: bool = True
     # Per pair, the bucket keys this record changed, so its write holds just those.
     touched_keys: dict[str, Touched] = field(default_factory=dict)
-    stored_ledgers: dict[str, JSON] = field(init=False)
-    stored_roots: dict[str, RootEntry] = field(init=False)
-    stored_references: dict[str, JSON] = field(init=False)
+    stored: dict[str, dict[str, Any]] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.stored_ledgers = stored_values(self.tables.ledgers)
-        self.stored_roots = stored_values(self.tables.roots)
-        self.stored_references = stored_values(self.tables.references)
+        tables = (self.tables.ledgers, self.tables.roots, self.tables.references)
+        self.stored = {table.name: stored_values(table) for table in tables}
 
     @property
     def _reference_key(self) -> str:
         return reference_key(self.partition)
 
+    def _get(self, table: TableT, key: str) -> Any:
+        staged = self.staged.get((table.name, key), _MISSING)
+        if staged is _MISSING:
+            return self.stored[table.name].get(key)
+        return staged
+
+    def _set(self, table: TableT, key: str, value: Any) -> None:
+        if value is not self._get(table, key):
+            self.staged[(table.name, key)] = value
+
     def reference(self) -> JSON:
-        key = self._reference_key
-        value = self.staged_references.get(key) or self.stored_references.get(key)
-        return value or empty_reference()
+        return self._get(self.tables.references, self._reference_key) or empty_reference()
 
     def set_reference(self, value: JSON) -> None:
-        key = self._reference_key
-        if value is not (self.staged_references.get(key) or self.stored_references.get(key)):
-            self.staged_references[key] = value
+        self._set(self.tables.references, self._reference_key, value)
 
     def ledger(self, pair: str) -> JSON | None:
-        staged = self.staged_ledgers.get(pair)
-        return self.stored_ledgers.get(pair) if staged is None else staged
+        return self._get(self.tables.ledgers, pair)
 
     def set_ledger(self, pair: str, value: JSON) -> None:
         # Changed in place, a ledger is the very object the table holds: staged whatever
         # its identity, and its write holds just the months this record changed.
-        self.staged_ledgers[pair] = value
+        self.staged[(self.tables.ledgers.name, pair)] = value
 
     def root(self, key: str) -> RootEntry | None:
-        # Staged root entries are never None: a plain ``get`` tells them from no entry.
-        staged = self.staged_roots.get(key)
-        return self.stored_roots.get(key) if staged is None else staged
+        return self._get(self.tables.roots, key)
 
     def set_root(self, key: str, value: RootEntry) -> None:
-        if value is not self.root(key):
-            self.staged_roots[key] = value
+        self._set(self.tables.roots, key, value)
 
     def touched(self, pair: str) -> Touched:
         return self.touched_keys.setdefault(pair, {})
 
     def pairs_with_pending(self) -> Iterator[str]:
-        pairs = set(self.staged_ledgers) | set(self.tables.ledgers.keys())
+        pairs = {pair for (name, pair) in self.staged if name == self.tables.ledgers.name}
+        pairs |= set(self.tables.ledgers.keys())
         return (pair for pair in sorted(pairs)
                 if (ledger := self.ledger(pair)) and ledger["pending"]
                 and partition_of(pair, self.partitions) == self.partition)
@@ -298,27 +299,28 @@ class BatchStore:
         changelog partition each: the roots at once, the ledgers once the broker has the
         roots, a reference once it has both (see ``OrderedWrites``)."""
         ledgers, roots, references = self.tables.ledgers, self.tables.roots, self.tables.references
-        ledger_writes: list[Record] = []
-        for pair, ledger in self.staged_ledgers.items():
-            ledger_writes += ledger_records(ledgers.latest, pair, ledger, self.touched(pair),
-                                            record_offset)
-        self.stored_ledgers.update(self.staged_ledgers)
+        tables = {t.name: t for t in (ledgers, roots, references)}
+        records: dict[str, list[Record]] = {name: [] for name in tables}
         root_groups: dict[str, dict[str, RootEntry]] = {}
-        for key, entry in self.staged_roots.items():
-            pair = key.split("/", 1)[0]
-            root_groups.setdefault(group_key(pair, record_offset), {})[key] = entry
-        self.stored_roots.update(self.staged_roots)
-        self.stored_references.update(self.staged_references)
-        await writes.write(
-            self.partition,
-            (roots.changelog_topic.get_topic_name(), list(root_groups.items())),
-            (ledgers.changelog_topic.get_topic_name(), ledger_writes),
-            (references.changelog_topic.get_topic_name(),
-             list(self.staged_references.items())))
-        written = len(self.staged_ledgers) + len(self.staged_roots) + len(self.staged_references)
-        for staged in (self.staged_ledgers, self.staged_roots, self.staged_references,
-                       self.touched_keys):
-            staged.clear()
+        latest = ledgers.latest
+        for (name, key), value in self.staged.items():
+            table = tables[name]
+            if table is ledgers:
+                records[name] += ledger_records(latest, key, value, self.touched(key),
+                                                record_offset)
+            elif table is roots:
+                pair = key.split("/", 1)[0]
+                root_groups.setdefault(group_key(pair, record_offset), {})[key] = value
+            else:
+                records[name].append((key, value))
+            table.data[key] = value
+        records[roots.name] += root_groups.items()
+        await writes.write(self.partition, *(
+            (table.changelog_topic.get_topic_name(), records[table.name])
+            for table in (roots, ledgers, references)))
+        written = len(self.staged)
+        self.staged.clear()
+        self.touched_keys.clear()
         return written
 
 
