@@ -65,7 +65,7 @@ def wait_before_flush(app: faust.App, pending: Callable[[], Awaitable[None]]) ->
 
 class RecoverySafeConsumer(faust_aiokafka.Consumer):
     """Faust's consumer, with the changelog partitions sent back to where table recovery
-    stands whenever Faust discards a fetch.
+    stands whenever a fetch returns while a rebalance has stopped the flow.
 
     A fetch that completes while a rebalance has stopped the flow is discarded, and Faust
     seeks every partition back to its committed offset instead (``Consumer.getmany``,
@@ -95,8 +95,8 @@ class RecoverySafeConsumer(faust_aiokafka.Consumer):
             log.warning("Could not send %d changelog partition(s) back to the recovery's "
                         "offsets: %r", len(offsets), error)
             return
-        log.info("Sent %d changelog partition(s) back to the recovery's offsets after a "
-                 "fetch discarded during the rebalance", len(offsets))
+        log.info("A fetch returned while the rebalance stopped the flow: %d changelog "
+                 "partition(s) sent back to where table recovery reads", len(offsets))
 
 
 def recovery_positions(recovery: Any, assigned: set[TP]) -> dict[TP, int]:
