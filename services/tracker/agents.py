@@ -39,7 +39,7 @@ from services.tracker.domain.progress import commitment_pair, progress
 from services.tracker.domain.reference import is_defined
 from services.tracker.failpoints import crash_at
 from services.tracker.intake import process as intake_process
-from services.tracker.intake.envelope import ReferenceItem, decode_batch, runs
+from services.tracker.intake.envelope import ReferenceItem, decode_runs
 from services.tracker.metrics import TrackerMetrics
 from services.tracker.partitioning import partition_of
 from services.tracker.settings import Settings
@@ -162,11 +162,11 @@ class Pipeline:
             applied: list[tuple[float, str]] = []
             pairs: set[str] = set()
             offset = message.offset
-            for index, what in runs(decode_batch(event.value)):
+            for index, what in decode_runs(event.value):
                 if isinstance(what, ReferenceItem):
                     self._fold_reference(store, what, (offset, index), outcomes)
                     continue
-                sources, flows = zip(*what, strict=True)
+                sources, flows = what
                 for source, flow, outcome in zip(sources, flows,
                                                  apply_flows(store, flows, offset, index),
                                                  strict=True):

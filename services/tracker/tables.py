@@ -1,8 +1,9 @@
 """Faust tables holding the fold's state, and the per-partition view the fold steps use.
 
-Each value is plain JSON. A value is always reassigned after a change (never mutated in
-place), otherwise the change would not reach the changelog. Ledgers and root entries are
-whole in memory but go to their changelogs grouped: one record per pair and folded
+Each value is plain JSON. The fold may change a ledger in place, but every key it changes
+is staged (``BatchStore``) and reaches the changelog when the record is flushed: a change
+made behind the store's back would not. Ledgers and root entries are whole in memory but
+go to their changelogs grouped: one record per pair and folded
 ledger-input record (``pair#offset``), holding what that record changed for the pair. A
 batch then costs a changelog record per pair it touched, not one per event or per month,
 and so does recovery; a record folded again after a crash rewrites the same keys.
@@ -243,50 +244,48 @@ class BatchStore:
     # Per pair, the bucket keys this record changed, so its write holds just those.
     touched_keys: dict[str, Touched] = field(default_factory=dict)
     stored: dict[str, dict[str, Any]] = field(init=False)
+    names: tuple[str, str, str] = field(init=False)  # ledgers, roots, references
 
     def __post_init__(self) -> None:
         tables = (self.tables.ledgers, self.tables.roots, self.tables.references)
         self.stored = {table.name: stored_values(table) for table in tables}
+        self.names = (tables[0].name, tables[1].name, tables[2].name)
 
-    @property
-    def _reference_key(self) -> str:
-        return reference_key(self.partition)
-
-    def _get(self, table: TableT, key: str) -> Any:
-        staged = self.staged.get((table.name, key), _MISSING)
+    def _get(self, name: str, key: str) -> Any:
+        staged = self.staged.get((name, key), _MISSING)
         if staged is _MISSING:
-            return self.stored[table.name].get(key)
+            return self.stored[name].get(key)
         return staged
 
-    def _set(self, table: TableT, key: str, value: Any) -> None:
-        if value is not self._get(table, key):
-            self.staged[(table.name, key)] = value
+    def _set(self, name: str, key: str, value: Any) -> None:
+        if value is not self._get(name, key):
+            self.staged[(name, key)] = value
 
     def reference(self) -> JSON:
-        return self._get(self.tables.references, self._reference_key) or empty_reference()
+        return self._get(self.names[2], reference_key(self.partition)) or empty_reference()
 
     def set_reference(self, value: JSON) -> None:
-        self._set(self.tables.references, self._reference_key, value)
+        self._set(self.names[2], reference_key(self.partition), value)
 
     def ledger(self, pair: str) -> JSON | None:
-        return self._get(self.tables.ledgers, pair)
+        return self._get(self.names[0], pair)
 
     def set_ledger(self, pair: str, value: JSON) -> None:
         # Changed in place, a ledger is the very object the table holds: staged whatever
         # its identity, and its write holds just the months this record changed.
-        self.staged[(self.tables.ledgers.name, pair)] = value
+        self.staged[(self.names[0], pair)] = value
 
     def root(self, key: str) -> RootEntry | None:
-        return self._get(self.tables.roots, key)
+        return self._get(self.names[1], key)
 
     def set_root(self, key: str, value: RootEntry) -> None:
-        self._set(self.tables.roots, key, value)
+        self._set(self.names[1], key, value)
 
     def touched(self, pair: str) -> Touched:
         return self.touched_keys.setdefault(pair, {})
 
     def pairs_with_pending(self) -> Iterator[str]:
-        pairs = {pair for (name, pair) in self.staged if name == self.tables.ledgers.name}
+        pairs = {pair for (name, pair) in self.staged if name == self.names[0]}
         pairs |= set(self.tables.ledgers.keys())
         return (pair for pair in sorted(pairs)
                 if (ledger := self.ledger(pair)) and ledger["pending"]
@@ -299,22 +298,25 @@ class BatchStore:
         changelog partition each: the roots at once, the ledgers once the broker has the
         roots, a reference once it has both (see ``OrderedWrites``)."""
         ledgers, roots, references = self.tables.ledgers, self.tables.roots, self.tables.references
-        tables = {t.name: t for t in (ledgers, roots, references)}
-        records: dict[str, list[Record]] = {name: [] for name in tables}
-        root_groups: dict[str, dict[str, RootEntry]] = {}
-        latest = ledgers.latest
+        ledgers_name, roots_name, _ = self.names
+        records: dict[str, list[Record]] = {name: [] for name in self.names}
+        roots_by_pair: dict[str, dict[str, RootEntry]] = {}
+        latest, stored = ledgers.latest, self.stored
         for (name, key), value in self.staged.items():
-            table = tables[name]
-            if table is ledgers:
+            if name == roots_name:
+                pair = key[:key.index("/")]
+                group = roots_by_pair.get(pair)
+                if group is None:
+                    group = roots_by_pair[pair] = {}
+                group[key] = value
+            elif name == ledgers_name:
                 records[name] += ledger_records(latest, key, value, self.touched(key),
                                                 record_offset)
-            elif table is roots:
-                pair = key.split("/", 1)[0]
-                root_groups.setdefault(group_key(pair, record_offset), {})[key] = value
             else:
                 records[name].append((key, value))
-            table.data[key] = value
-        records[roots.name] += root_groups.items()
+            stored[name][key] = value
+        records[roots_name] += ((group_key(pair, record_offset), group)
+                                for pair, group in roots_by_pair.items())
         await writes.write(self.partition, *(
             (table.changelog_topic.get_topic_name(), records[table.name])
             for table in (roots, ledgers, references)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Protocol
 
 from schemas.events import CommitmentChanged, FxRatePublished
@@ -76,7 +75,7 @@ def apply_flow(store: Store, flow: Flow, position: Position,
     or ``pending`` (no FX rate yet). ``released_from`` is the log position of a pending
     flow that a rate now lets through at ``position``."""
     ledger = store.ledger(flow.pair) or empty_ledger(flow.pair)
-    rate = rate_on(store.reference()["fx"], flow.currency, date.fromisoformat(flow.day))
+    rate = rate_on(store.reference()["fx"], flow.currency, flow.day)
     if rate is None:
         store.set_ledger(flow.pair, add_pending(ledger, flow, position))
         return "pending"
@@ -115,7 +114,7 @@ def apply_flows(store: Store, flows: Sequence[Flow], offset: int, start: int = 0
         additions = gathered.get(pair)
         key = f"{pair}/{flow.root_id}"
         rate = None if flow.is_correction or store.root(key) is not None else rate_on(
-            rates, flow.currency, date.fromisoformat(flow.day))
+            rates, flow.currency, flow.day)
         if rate is not None and additions is None:
             ledger = store.ledger(pair)
             if ledger is None or is_after(position, ledger["position"]):

@@ -17,12 +17,16 @@ def with_rate(rates: Rates, currency: str, valid_from: date, rate: Decimal) -> R
     return {**rates, currency: [[day, series[day]] for day in sorted(series)]}
 
 
-def rate_on(rates: Rates, currency: str, day: date) -> Decimal | None:
-    """USD per unit of ``currency`` on ``day``, or None when no rate is valid yet."""
+ONE = Decimal(1)
+
+
+def rate_on(rates: Rates, currency: str, day: str) -> Decimal | None:
+    """USD per unit of ``currency`` on ``day`` (an ISO date, as flows and ``Rates`` hold
+    it), or None when no rate is valid yet."""
     if currency == "USD":
-        return Decimal(1)
+        return ONE
     series = rates.get(currency)
     if not series:
         return None
-    index = bisect_right([row[0] for row in series], day.isoformat())
+    index = bisect_right([row[0] for row in series], day)
     return Decimal(series[index - 1][1]) if index else None

@@ -418,13 +418,23 @@ def add_all(ledger: JSON, additions: Additions, touched: Touched | None = None) 
                 values[month] = {}
         month_positions[month] = list(position)
     months, month_events = ledger["months"], ledger["month_events"]
-    sums_by_month, sum_events_by_month = ledger["month_sums"], ledger["month_sum_events"]
+    # A month's sum is shared by its days' buckets: gathered first, written once.
+    sums: dict[tuple[str, str], list[Any]] = {}  # (month, sum key) -> [events, amount]
     for key, (events, amount) in additions.buckets.items():
-        month, summed = month_and_sum_key(key)
+        month_and_sum = month_and_sum_key(key)
+        month = month_and_sum[0]
         _add(months[month], month_events[month], key, events, amount)
-        _add(sums_by_month[month], sum_events_by_month[month], summed, events, amount)
+        gathered = sums.get(month_and_sum)
+        if gathered is None:
+            sums[month_and_sum] = [events, amount]
+        else:
+            gathered[0] += events
+            gathered[1] = MONEY.add(gathered[1], amount)
         if touched is not None and (keys := touched[month]) is not None:
             keys.add(key)
+    sums_by_month, sum_events_by_month = ledger["month_sums"], ledger["month_sum_events"]
+    for (month, summed), (events, amount) in sums.items():
+        _add(sums_by_month[month], sum_events_by_month[month], summed, events, amount)
     ledger["counts"]["applied"] += additions.count
     ledger["position"] = list(additions.last)
 
@@ -471,7 +481,7 @@ def releasable(ledger: JSON, rates: Rates) -> list[tuple[Flow, Position]]:
     ready = []
     for item in ledger["pending"]:
         flow = Flow.from_json(item["flow"])
-        if rate_on(rates, flow.currency, date.fromisoformat(flow.day)) is not None:
+        if rate_on(rates, flow.currency, flow.day) is not None:
             ready.append((flow, tuple(item["position"])))
     return sorted(ready, key=lambda pair: pair[1])
 

@@ -79,42 +79,49 @@ def encode_batch(items: Iterable[Item]) -> bytes:
 
 
 def decode_batch(raw: bytes) -> Iterator[Item]:
-    for row in orjson.loads(raw):
+    """Every item of a record, in order (``explain`` and the tests; the fold reads runs)."""
+    for _, what in decode_runs(raw):
+        if isinstance(what, Run):
+            yield from map(TransactionItem, what.sources, what.flows)
+        else:
+            yield what
+
+
+class Run(NamedTuple):
+    """Transactions that sit together in a record, between reference items: the fold
+    folds them together. Two parallel lists: the fold passes ``flows`` on whole."""
+
+    sources: list[Source]
+    flows: list[Flow]
+
+
+def decode_runs(raw: bytes) -> list[tuple[int, ReferenceItem | Run]]:
+    """(index of the first, what) in record order: each reference item alone, and the
+    transactions between them as runs. Decoded straight into runs, without an item per
+    transaction: the fold decodes every event."""
+    decoded: list[tuple[int, ReferenceItem | Run]] = []
+    run: Run | None = None
+    for index, row in enumerate(orjson.loads(raw)):
         kind = row[0]
         if kind == _TRANSACTION:
             row[15] = Decimal(row[15])
             if row[17] is not None:
                 row[17] = Decimal(row[17])
-            yield _new_transaction((_new_source(row[1:5]), _new_flow(row[5:19])))
+            if run is None:
+                run = Run([], [])
+                decoded.append((index, run))
+            run.sources.append(_new_source(row[1:5]))
+            run.flows.append(_new_flow(row[5:19]))
             continue
-        source = _new_source(row[1:5])
-        if kind == _FX_RATE:
-            yield ReferenceItem(source, FxRatePublished.model_validate(row[5]))
-        else:
-            yield ReferenceItem(source, CommitmentChanged.model_validate(row[5]))
-
-
-def runs(items: Iterable[Item]) -> Iterator[tuple[int, ReferenceItem | list[TransactionItem]]]:
-    """(index of the first, what) in record order: each reference item alone, and the
-    transactions between them as runs, which the fold folds together."""
-    run: list[TransactionItem] = []
-    index = 0
-    for index, item in enumerate(items):
-        if isinstance(item, TransactionItem):
-            run.append(item)
-            continue
-        if run:
-            yield index - len(run), run
-            run = []
-        yield index, item
-    if run:
-        yield index + 1 - len(run), run
+        run = None
+        model = FxRatePublished if kind == _FX_RATE else CommitmentChanged
+        decoded.append((index, ReferenceItem(_new_source(row[1:5]),
+                                             model.model_validate(row[5]))))
+    return decoded
 
 
 # Named tuples straight from a slice of the row, without their generated __new__ (a
-# Python frame each): the fold decodes every event, and building these three tuples is
-# most of decoding it.
+# Python frame each): the fold decodes every event, and building these tuples is most of
+# decoding it.
 _new_source = cast(Callable[[list[Any]], Source], partial(tuple.__new__, Source))
 _new_flow = cast(Callable[[list[Any]], Flow], partial(tuple.__new__, Flow))
-_new_transaction = cast(Callable[[tuple[Source, Flow]], TransactionItem],
-                        partial(tuple.__new__, TransactionItem))

@@ -14,20 +14,20 @@ from services.tracker.domain.fx import rate_on, with_rate
 
 
 def test_usd_is_always_one_even_without_rates():
-    assert rate_on({}, "USD", date(2024, 5, 1)) == Decimal(1)
+    assert rate_on({}, "USD", "2024-05-01") == Decimal(1)
 
 
 def test_unknown_currency_has_no_rate():
-    assert rate_on({}, "EUR", date(2024, 5, 1)) is None
+    assert rate_on({}, "EUR", "2024-05-01") is None
     rates = with_rate({}, "GBP", date(2024, 1, 1), Decimal("1.25"))
-    assert rate_on(rates, "EUR", date(2024, 5, 1)) is None
+    assert rate_on(rates, "EUR", "2024-05-01") is None
 
 
 def test_rate_applies_from_its_valid_from_day_on():
     rates = with_rate({}, "EUR", date(2024, 5, 1), Decimal("1.08"))
-    assert rate_on(rates, "EUR", date(2024, 4, 30)) is None
-    assert rate_on(rates, "EUR", date(2024, 5, 1)) == Decimal("1.08")
-    assert rate_on(rates, "EUR", date(2030, 1, 1)) == Decimal("1.08")
+    assert rate_on(rates, "EUR", "2024-04-30") is None
+    assert rate_on(rates, "EUR", "2024-05-01") == Decimal("1.08")
+    assert rate_on(rates, "EUR", "2030-01-01") == Decimal("1.08")
 
 
 def test_latest_valid_rate_wins_whatever_order_rates_arrive_in():
@@ -37,8 +37,8 @@ def test_latest_valid_rate_wins_whatever_order_rates_arrive_in():
     earlier_first = with_rate(earlier_first, "EUR", date(2024, 6, 1), Decimal("1.10"))
     assert later_first == earlier_first
     assert later_first["EUR"] == [["2024-01-01", "1.05"], ["2024-06-01", "1.10"]]
-    assert rate_on(later_first, "EUR", date(2024, 5, 31)) == Decimal("1.05")
-    assert rate_on(later_first, "EUR", date(2024, 6, 1)) == Decimal("1.10")
+    assert rate_on(later_first, "EUR", "2024-05-31") == Decimal("1.05")
+    assert rate_on(later_first, "EUR", "2024-06-01") == Decimal("1.10")
 
 
 def test_republishing_a_day_replaces_its_rate():
@@ -73,4 +73,4 @@ def test_rate_on_is_the_last_published_rate_of_the_latest_day_not_after(publishe
     latest_per_day = dict(published)  # the last value published for each day wins
     eligible = [valid_from for valid_from in latest_per_day if valid_from <= day]
     expected = latest_per_day[max(eligible)] if eligible else None
-    assert rate_on(rates, "EUR", day) == expected
+    assert rate_on(rates, "EUR", day.isoformat()) == expected

@@ -11,13 +11,14 @@ from schemas.events import CommitmentChanged, FxRatePublished
 from services.tracker.domain.flows import Flow
 from services.tracker.intake.envelope import (
     ReferenceItem,
+    Run,
     Source,
     TransactionItem,
     decode_batch,
+    decode_runs,
     encode_batch,
     encode_item,
     encode_transaction,
-    runs,
 )
 
 SOURCE = Source("trade-transactions", 2, 41, 1_700_000_000.123)
@@ -54,7 +55,10 @@ def test_runs_keep_each_item_at_its_index():
                            rate_to_usd=Decimal("1.08"), valid_from=date(2024, 1, 1))
     trade, energy = TransactionItem(SOURCE, TRADE), TransactionItem(SOURCE, ENERGY)
     reference = ReferenceItem(SOURCE, rate)
-    assert list(runs([trade, energy, reference, reference, energy])) == [
-        (0, [trade, energy]), (2, reference), (3, reference), (4, [energy])]
-    assert list(runs([reference])) == [(0, reference)]
-    assert list(runs([])) == []
+    items = [trade, energy, reference, reference, energy]
+    assert decode_runs(encode_batch(items)) == [
+        (0, Run([SOURCE, SOURCE], [TRADE, ENERGY])), (2, reference), (3, reference),
+        (4, Run([SOURCE], [ENERGY]))]
+    assert decode_runs(encode_batch([reference])) == [(0, reference)]
+    assert decode_runs(encode_batch([])) == []
+    assert list(decode_batch(encode_batch(items))) == items
