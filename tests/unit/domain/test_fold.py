@@ -641,14 +641,9 @@ def fold_record(store: MemoryStore, record, offset: int):
     return apply_event(store, kind, event, offset)
 
 
-@FOLD_SETTINGS
-@given(st.lists(transactions(currencies=(*RATED, UNRATED[0])), min_size=1, max_size=12),
-       st.data())
-def test_compact_root_entries_fold_as_the_full_form(make, originals, data):
-    """With compact root entries the fold gives the outcomes, ledgers and (expanded) root
-    entries of a fold that keeps every entry whole - through corrections, corrections of
-    corrections, duplicates, flows released by a late rate, records folded again after a
-    crash, and entries put back from their JSON changelog."""
+def corrected_log(make, originals, data) -> list:
+    """The originals, drawn corrections of them (and of corrections), a late rate for the
+    unrated currency, in a drawn order after the known rates, some delivered again."""
     records = [to_record(make, f"e{i}", t) for i, t in enumerate(originals)]
     for number, index in enumerate(data.draw(st.lists(
             st.integers(0, len(originals) - 1), max_size=4), label="corrected")):
@@ -657,7 +652,18 @@ def test_compact_root_entries_fold_as_the_full_form(make, originals, data):
             originals[index])), corrects=named))
     records.append(make.fx_rate("fx-late", currency=UNRATED[0], rate="3"))
     log = [*rate_records(make), *data.draw(st.permutations(records), label="log")]
-    log += data.draw(st.lists(st.sampled_from(log), max_size=3), label="delivered again")
+    return log + data.draw(st.lists(st.sampled_from(log), max_size=3), label="delivered again")
+
+
+@FOLD_SETTINGS
+@given(st.lists(transactions(currencies=(*RATED, UNRATED[0])), min_size=1, max_size=12),
+       st.data())
+def test_compact_root_entries_fold_as_the_full_form(make, originals, data):
+    """With compact root entries the fold gives the outcomes, ledgers and (expanded) root
+    entries of a fold that keeps every entry whole - through corrections, corrections of
+    corrections, duplicates, flows released by a late rate, records folded again after a
+    crash, and entries put back from their JSON changelog."""
+    log = corrected_log(make, originals, data)
 
     compact, full = MemoryStore(in_place=True), FullRootStore(in_place=True)
     for offset in range(len(log)):
@@ -841,15 +847,7 @@ def test_flows_folded_in_runs_equal_flows_folded_one_by_one(make, originals, dat
     outcomes, ledgers, root entries and ledger writes must be those of ``apply_flow`` on
     each flow in turn - with duplicates, corrections (of corrections), flows waiting for a
     rate, records folded again after a crash and root writes a crash lost."""
-    events = [to_record(make, f"e{i}", t) for i, t in enumerate(originals)]
-    for number, index in enumerate(data.draw(st.lists(
-            st.integers(0, len(originals) - 1), max_size=4), label="corrected")):
-        named = data.draw(st.sampled_from([f"e{index}", *[f"c{n}" for n in range(number)]]))
-        events.append(to_record(make, f"c{number}", data.draw(corrections_of(
-            originals[index])), corrects=named))
-    events.append(make.fx_rate("fx-late", currency=UNRATED[0], rate="3"))
-    events = [*rate_records(make), *data.draw(st.permutations(events), label="log")]
-    events += data.draw(st.lists(st.sampled_from(events), max_size=3), label="delivered again")
+    events = corrected_log(make, originals, data)
     cuts = sorted(data.draw(st.sets(st.integers(1, len(events) - 1), max_size=6),
                             label="cuts"))
     records = [events[start:end]
