@@ -30,7 +30,10 @@ HOW_TO_READ = [
     "/metrics is scraped at most 5% of the time, at least every 0.5 s; the count stops at N, "
     "so the end is the first scrape after it, up to a pause late). Every "
     "reader is its own process (the tracker: a worker and its intake process); CPU is "
-    "user+system time of those processes in the phase, peak memory the sum of their peaks.",
+    "user+system time of those processes (the raw consumer and the peer: from just before "
+    "they consume to their end, the peer's app start included; the tracker: from process "
+    "start to the end of the phase, less what a worker and its intake spend starting on "
+    "empty topics, measured just before), peak memory the sum of their peaks.",
     "the tracker does more per event than the peer: pydantic validation, a re-key through "
     "its internal ledger-input topic (a second produce and consume), correction history per "
     "event, Prometheus metrics, progress snapshots. The peer validates nothing and needs no "

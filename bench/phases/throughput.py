@@ -3,6 +3,7 @@ peer and one tracker worker, each checked to have read or folded every event onc
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from decimal import Decimal
@@ -82,6 +83,26 @@ async def measure_peer(session: Session, topic: str, usd: Decimal) -> None:
             f"{result['count']:,} events, {result['duplicates']} duplicates")
 
 
+# After /health/ 200, the time a worker's intake may still take to finish starting (its own
+# process and group join) on empty topics.
+STARTUP_SETTLE = 1.0
+
+
+async def startup_cpu(session: Session) -> float:
+    """CPU seconds a worker and its intake spend starting, without events to fold: from
+    process start to /health/ 200 and the intake settled. The tracker's CPU is counted from
+    process start less this, because the intake starts with the app and the fold begins
+    when the tables are recovered: counted from /health/ 200, the first batches' work would
+    be missed."""
+    idle = session.worker("tracker-idle", f"bench{session.tag}i-")
+    idle.start()
+    await idle.wait_ready(session.client)
+    await asyncio.sleep(STARTUP_SETTLE)
+    starting = idle.cpu()
+    idle.stop()
+    return starting
+
+
 async def measure_tracker(session: Session, worker: TrackerWorker,
                           usd_by_pair: dict[str, Decimal]) -> None:
     """One worker: events folded after its first ledger-input record / (first -> last
@@ -89,15 +110,16 @@ async def measure_tracker(session: Session, worker: TrackerWorker,
     all N folded). Then its totals against the exact sums. The worker is left running for
     the latency phase."""
     n = session.options.events
+    starting = await startup_cpu(session)
     session.say(f"tracker: one worker folding {n:,} events ...")
     worker.start()
     await worker.wait_ready(session.client)
     ready, ready_at = time.monotonic(), time.time()
-    cpu_start = worker.cpu()
     with profiling.sampled(session, worker.pid):
         done, count = await worker.wait_folded(session.client, n, timeout=max(600.0, n / 20),
                                                progress=session.say)
-        cpu = worker.cpu() - cpu_start
+        spent = worker.cpu()
+    cpu = spent - starting
     r = session.report
     r.check("tracker folded every event", count >= n, f"{count:,} of {n:,}")
     if count < n:
@@ -117,6 +139,9 @@ async def measure_tracker(session: Session, worker: TrackerWorker,
                      f"/metrics scrapes to detect the end, {median(scrapes) * 1e3:,.0f} ms "
                      f"median each, {sum(scrapes) / (done - ready):.1%} of the phase")
     cpu_figure(r).tracker = cpu / n * 1e6
+    r.context.append(f"tracker CPU: {spent:,.2f} s from process start to the end of the phase, "
+                     f"less {starting:,.2f} s that a worker and its intake spend starting on "
+                     "empty topics (measured just before)")
     samples = await worker.samples(session.client)
     outcomes = Counter({labels["outcome"]: int(value) for name, labels, value in samples
                         if name == "tracker_events_total"
