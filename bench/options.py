@@ -60,9 +60,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     def pick(value: Size | None, full: Size, small: Size) -> Size:
         return value if value is not None else (small if quick else full)
 
-    # Quick: enough events that the fold is still running when the worker first answers
-    # /health/ 200, where the tracker's CPU count starts (with fewer, all of them could be
-    # folded before it, and the CPU per event would read zero).
+    # Quick: enough events that the CPU spent folding them stands out from the start-up
+    # CPU taken off the tracker's count (about a second), whose own spread it must exceed.
     return Options(events=pick(args.events, 200_000, 20_000),
                    latency_rate=pick(args.latency_rate, 1_000.0, 200.0),
                    latency_seconds=pick(args.latency_seconds, 20.0, 3.0),

@@ -3,10 +3,10 @@
 Each value is plain JSON. The fold may change a ledger in place, but every key it changes
 is staged (``BatchStore``) and reaches the changelog when the record is flushed: a change
 made behind the store's back would not. Ledgers and root entries are whole in memory but
-go to their changelogs grouped: one record per pair and folded
-ledger-input record (``pair#offset``), holding what that record changed for the pair. A
-batch then costs a changelog record per pair it touched, not one per event or per month,
-and so does recovery; a record folded again after a crash rewrites the same keys.
+go to their changelogs grouped: one record per pair and folded ledger-input record
+(``pair#offset``), holding what that record changed for the pair. A batch then costs a
+changelog record per pair it touched, not one per event or per month, and so does
+recovery; a record folded again after a crash rewrites the same keys.
 """
 
 from __future__ import annotations
@@ -244,12 +244,14 @@ class BatchStore:
     # Per pair, the bucket keys this record changed, so its write holds just those.
     touched_keys: dict[str, Touched] = field(default_factory=dict)
     stored: dict[str, dict[str, Any]] = field(init=False)
-    names: tuple[str, str, str] = field(init=False)  # ledgers, roots, references
+    ledgers_name: str = field(init=False)
+    roots_name: str = field(init=False)
+    references_name: str = field(init=False)
 
     def __post_init__(self) -> None:
         tables = (self.tables.ledgers, self.tables.roots, self.tables.references)
         self.stored = {table.name: stored_values(table) for table in tables}
-        self.names = (tables[0].name, tables[1].name, tables[2].name)
+        self.ledgers_name, self.roots_name, self.references_name = (t.name for t in tables)
 
     def _get(self, name: str, key: str) -> Any:
         staged = self.staged.get((name, key), _MISSING)
@@ -262,30 +264,30 @@ class BatchStore:
             self.staged[(name, key)] = value
 
     def reference(self) -> JSON:
-        return self._get(self.names[2], reference_key(self.partition)) or empty_reference()
+        return self._get(self.references_name, reference_key(self.partition)) or empty_reference()
 
     def set_reference(self, value: JSON) -> None:
-        self._set(self.names[2], reference_key(self.partition), value)
+        self._set(self.references_name, reference_key(self.partition), value)
 
     def ledger(self, pair: str) -> JSON | None:
-        return self._get(self.names[0], pair)
+        return self._get(self.ledgers_name, pair)
 
     def set_ledger(self, pair: str, value: JSON) -> None:
         # Changed in place, a ledger is the very object the table holds: staged whatever
         # its identity, and its write holds just the months this record changed.
-        self.staged[(self.names[0], pair)] = value
+        self.staged[(self.ledgers_name, pair)] = value
 
     def root(self, key: str) -> RootEntry | None:
-        return self._get(self.names[1], key)
+        return self._get(self.roots_name, key)
 
     def set_root(self, key: str, value: RootEntry) -> None:
-        self._set(self.names[1], key, value)
+        self._set(self.roots_name, key, value)
 
     def touched(self, pair: str) -> Touched:
         return self.touched_keys.setdefault(pair, {})
 
     def pairs_with_pending(self) -> Iterator[str]:
-        pairs = {pair for (name, pair) in self.staged if name == self.names[0]}
+        pairs = {pair for (name, pair) in self.staged if name == self.ledgers_name}
         pairs |= set(self.tables.ledgers.keys())
         return (pair for pair in sorted(pairs)
                 if (ledger := self.ledger(pair)) and ledger["pending"]
@@ -298,8 +300,8 @@ class BatchStore:
         changelog partition each: the roots at once, the ledgers once the broker has the
         roots, a reference once it has both (see ``OrderedWrites``)."""
         ledgers, roots, references = self.tables.ledgers, self.tables.roots, self.tables.references
-        ledgers_name, roots_name, _ = self.names
-        records: dict[str, list[Record]] = {name: [] for name in self.names}
+        ledgers_name, roots_name = self.ledgers_name, self.roots_name
+        records: dict[str, list[Record]] = {name: [] for name in self.stored}
         roots_by_pair: dict[str, dict[str, RootEntry]] = {}
         latest, stored = ledgers.latest, self.stored
         for (name, key), value in self.staged.items():
