@@ -35,6 +35,8 @@ SendFailed = Callable[[BaseException], None]
 Deliveries = list[asyncio.Future[Any]]
 # Sends records to a topic's partition, reporting a failed delivery to the callback.
 Send = Callable[[str, int, list[Record], SendFailed], Awaitable[Deliveries]]
+# Told the offset of the first record of the last record batch holding a record's roots.
+RootsAcknowledged = Callable[[int], None]
 
 
 async def send_records(producer: AIOKafkaProducer, topic: str, partition: int,
@@ -88,9 +90,11 @@ class OrderedWrites:
 
     async def write(self, partition: int, roots: tuple[str, list[Record]],
                     ledgers: tuple[str, list[Record]],
-                    references: tuple[str, list[Record]]) -> None:
+                    references: tuple[str, list[Record]],
+                    roots_acknowledged: RootsAcknowledged | None = None) -> None:
         """Send one record's writes, each argument a (topic, records) pair: the roots now,
-        the rest in a task of the chain."""
+        the rest in a task of the chain, which first tells ``roots_acknowledged`` (in
+        record order) once the broker has the roots."""
         topic, records = roots
         root_deliveries = (await self.send(topic, partition, records, self.failed)
                            if records else [])
@@ -98,8 +102,8 @@ class OrderedWrites:
         while waiting and waiting[0].done():
             waiting.popleft()
         last = waiting[-1] if waiting else None
-        waiting.append(asyncio.ensure_future(
-            self._after(last, root_deliveries, partition, ledgers, references)))
+        waiting.append(asyncio.ensure_future(self._after(
+            last, root_deliveries, roots_acknowledged, partition, ledgers, references)))
         while len(waiting) > self.max_waiting:
             await asyncio.shield(waiting.popleft())
 
@@ -110,13 +114,16 @@ class OrderedWrites:
             await asyncio.shield(self._waiting[-1])
 
     async def _after(self, previous: asyncio.Task[None] | None, root_deliveries: Deliveries,
-                     partition: int, ledgers: tuple[str, list[Record]],
+                     roots_acknowledged: RootsAcknowledged | None, partition: int,
+                     ledgers: tuple[str, list[Record]],
                      references: tuple[str, list[Record]]) -> None:
         try:
             if previous is not None:
                 await previous  # the records before it have sent theirs
             if not await _acknowledged(root_deliveries):
                 return
+            if roots_acknowledged is not None and root_deliveries:
+                roots_acknowledged(root_deliveries[-1].result().offset)
             topic, records = ledgers
             ledger_deliveries = (await self.send(topic, partition, records, self.failed)
                                  if records else [])

@@ -18,6 +18,7 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaProducer, TopicPartition
 from faust.stores import memory as faust_memory
+from faust.stores import rocksdb as faust_rocksdb
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerT, TableT
@@ -185,6 +186,28 @@ def stored_values(table: TableT) -> dict[str, Any]:
     return values
 
 
+def partition_db(store: Any, partition: int) -> Any:
+    """The RocksDB database of one partition of a table on Faust's RocksDB store, opened
+    if it is not. The store reads and writes only a key at a time, taking the partition
+    from the current event, and the tracker writes many keys per partition at once,
+    outside any event."""
+    return store._db_for_partition(partition)
+
+
+def open_partition_db(store: Any, partition: int) -> Any | None:
+    """The partition's database if the store has it open (None once the partition was
+    revoked: opening it again here would hold its lock and keep it from the store)."""
+    dbs: dict[int, Any] = store._dbs
+    return dbs.get(partition)
+
+
+def persisted_offset_key(store: Any) -> bytes:
+    """The key under which Faust's RocksDB store keeps, in each partition's database, the
+    changelog offset table recovery starts from."""
+    key: bytes = store.offset_key
+    return key
+
+
 # -- the start-up check -------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -220,6 +243,9 @@ RELIED_ON = (
     Reliance(faust_consumer.Consumer, "_gap", set_by="__init__"),  # forget_gap
     Reliance(faust_memory.Store, "_key_partition", set_by="__post_init__"),  # note_key_partition
     Reliance(faust_memory.Store, "data", set_by="__post_init__"),  # stored_values
+    Reliance(faust_rocksdb.Store, "_db_for_partition"),  # partition_db
+    Reliance(faust_rocksdb.Store, "_dbs", set_by="__init__"),  # open_partition_db
+    Reliance(faust_rocksdb.Store, "offset_key"),  # persisted_offset_key
 )
 
 

@@ -2,11 +2,11 @@
 
 Each value is plain JSON. The fold may change a ledger in place, but every key it changes
 is staged (``BatchStore``) and reaches the changelog when the record is flushed: a change
-made behind the store's back would not. Ledgers and root entries are whole in memory but
-go to their changelogs grouped: one record per pair and folded ledger-input record
-(``pair#offset``), holding what that record changed for the pair. A batch then costs a
-changelog record per pair it touched, not one per event or per month, and so does
-recovery; a record folded again after a crash rewrites the same keys.
+made behind the store's back would not. Ledgers are whole in memory and root entries on
+disk (``roots``), and both go to their changelogs grouped: one record per pair and folded
+ledger-input record (``pair#offset``), holding what that record changed for the pair. A
+batch then costs a changelog record per pair it touched, not one per event or per month,
+and so does recovery; a record folded again after a crash rewrites the same keys.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from services.tracker.domain.ledger import (
 )
 from services.tracker.domain.reference import empty_reference
 from services.tracker.partitioning import partition_of
+from services.tracker.roots import PartitionRoots, RootTable
 
 GROUP_SEPARATOR = "#"  # changelog key of a pair's group: "AE-IN#4017"
 
@@ -137,18 +138,6 @@ def whole_and_partial(update: JSON) -> tuple[list[str], list[str]]:
     return months[False], months[True]
 
 
-class RootTable(faust.Table):
-    """Root entries, one key each in memory, grouped in the changelog (see the module)."""
-
-    def apply_changelog_batch(self, batch: Iterable[EventT]) -> None:
-        store: Any = self.data
-        for event in batch:
-            entries: JSON | None = event.value  # type: ignore[assignment]  # JSON-decoded
-            for key, entry in (entries or {}).items():
-                store[key] = entry
-                note_key_partition(store, key, event.message.partition)
-
-
 @dataclass(frozen=True)
 class TrackerTables:
     ledgers: LedgerTable  # pair -> ledger (buckets, pending flows, position)
@@ -157,14 +146,16 @@ class TrackerTables:
 
     def drop_partitions_except(self, kept: set[int], partitions: int) -> set[str]:
         """Forget the keys of partitions another worker owns now (the in-memory store keeps
-        what this worker wrote before the partition moved); returns the pairs dropped."""
+        what this worker wrote before the partition moved; the roots' store closes a
+        revoked partition's database itself); returns the pairs dropped."""
+        self.roots.forget_partitions_except(kept)
         dropped: set[str] = set()
-        for table in (self.ledgers, self.roots, self.references):
+        for table in (self.ledgers, self.references):
             store: Any = table.data
             for key in list(store.keys()):
                 text = str(key)
                 partition = (int(text[1:]) if table is self.references
-                             else partition_of(text.split("/", 1)[0], partitions))
+                             else partition_of(text, partitions))
                 if partition not in kept:
                     del store[key]
                     if table is self.ledgers:
@@ -236,7 +227,8 @@ class BatchStore:
     partition: int
     partitions: int
     # Table values by (table, key): JSON objects, and root entries that may be lists
-    # (``RootEntry``); the public methods say which.
+    # (``RootEntry``); the public methods say which. The ledgers and references are
+    # read from their in-memory stores, the roots from ``roots``.
     staged: dict[tuple[str, str], Any] = field(default_factory=dict)
     # The tables' values are the fold's own: a record changes them in place, and its
     # writes to the changelog say which months it changed (``ledger_update``).
@@ -244,14 +236,18 @@ class BatchStore:
     # Per pair, the bucket keys this record changed, so its write holds just those.
     touched_keys: dict[str, Touched] = field(default_factory=dict)
     stored: dict[str, dict[str, Any]] = field(init=False)
+    roots: PartitionRoots = field(init=False)
     ledgers_name: str = field(init=False)
     roots_name: str = field(init=False)
     references_name: str = field(init=False)
 
     def __post_init__(self) -> None:
-        tables = (self.tables.ledgers, self.tables.roots, self.tables.references)
-        self.stored = {table.name: stored_values(table) for table in tables}
-        self.ledgers_name, self.roots_name, self.references_name = (t.name for t in tables)
+        tables = self.tables
+        self.stored = {table.name: stored_values(table)
+                       for table in (tables.ledgers, tables.references)}
+        self.roots = tables.roots.partition(self.partition)
+        self.ledgers_name, self.roots_name, self.references_name = (
+            table.name for table in (tables.ledgers, tables.roots, tables.references))
 
     def _get(self, name: str, key: str) -> Any:
         staged = self.staged.get((name, key), _MISSING)
@@ -278,10 +274,12 @@ class BatchStore:
         self.staged[(self.ledgers_name, pair)] = value
 
     def root(self, key: str) -> RootEntry | None:
-        return self._get(self.roots_name, key)
+        staged = self.staged.get((self.roots_name, key), _MISSING)
+        return self.roots.get(key) if staged is _MISSING else staged
 
     def set_root(self, key: str, value: RootEntry) -> None:
-        self._set(self.roots_name, key, value)
+        if value is not self.root(key):
+            self.staged[(self.roots_name, key)] = value
 
     def touched(self, pair: str) -> Touched:
         return self.touched_keys.setdefault(pair, {})
@@ -298,30 +296,44 @@ class BatchStore:
         ``writes``; returns how many values. ``record_offset``: the ledger-input record
         folded, which names the groups. The records go out as record batches, one
         changelog partition each: the roots at once, the ledgers once the broker has the
-        roots, a reference once it has both (see ``OrderedWrites``)."""
-        ledgers, roots, references = self.tables.ledgers, self.tables.roots, self.tables.references
+        roots, a reference once it has both (see ``OrderedWrites``). The root entries
+        reach their database once the broker has them (see ``roots``)."""
+        tables, partition = self.tables, self.partition
+        ledgers, roots, references = tables.ledgers, tables.roots, tables.references
         ledgers_name, roots_name = self.ledgers_name, self.roots_name
-        records: dict[str, list[Record]] = {name: [] for name in self.stored}
+        records: dict[str, list[Record]] = {ledgers_name: [], self.references_name: []}
+        root_entries: dict[str, RootEntry] = {}
         roots_by_pair: dict[str, dict[str, RootEntry]] = {}
         latest, stored = ledgers.latest, self.stored
         for (name, key), value in self.staged.items():
             if name == roots_name:
+                root_entries[key] = value
                 pair = key[:key.index("/")]
                 group = roots_by_pair.get(pair)
                 if group is None:
                     group = roots_by_pair[pair] = {}
                 group[key] = value
-            elif name == ledgers_name:
+                continue
+            if name == ledgers_name:
                 records[name] += ledger_records(latest, key, value, self.touched(key),
                                                 record_offset)
             else:
                 records[name].append((key, value))
             stored[name][key] = value
-        records[roots_name] += ((group_key(pair, record_offset), group)
-                                for pair, group in roots_by_pair.items())
-        await writes.write(self.partition, *(
-            (table.changelog_topic.get_topic_name(), records[table.name])
-            for table in (roots, ledgers, references)))
+        roots.stage(partition, root_entries)
+        root_records: list[Record] = [(group_key(pair, record_offset), group)
+                                      for pair, group in roots_by_pair.items()]
+
+        def roots_acknowledged(changelog_offset: int) -> None:
+            roots.acknowledged(partition, root_entries, changelog_offset)
+
+        def topic(table: TableT) -> str:
+            return table.changelog_topic.get_topic_name()
+
+        await writes.write(partition, (topic(roots), root_records),
+                           (topic(ledgers), records[ledgers_name]),
+                           (topic(references), records[self.references_name]),
+                           roots_acknowledged=roots_acknowledged)
         written = len(self.staged)
         self.staged.clear()
         self.touched_keys.clear()

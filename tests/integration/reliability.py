@@ -266,3 +266,40 @@ async def uncommitted(bootstrap: str, group: str, topics: list[str]) -> dict[str
         if end > done:
             left[f"{tp.topic}[{tp.partition}]"] = end - done
     return left
+
+
+@dataclass(frozen=True)
+class RootsOnDisk:
+    entries: dict[str, object]  # every root entry in the partition's database
+    persisted_offset: int | None  # where the next recovery reads the changelog from
+
+
+def roots_on_disk(worker: Worker) -> dict[int, RootsOnDisk]:
+    """The roots databases a stopped worker left in its data directory, by partition."""
+    from rocksdict import AccessType, Options, Rdict
+
+    on_disk = {}
+    data_dir = Path(worker.env["TRACKER_DATA_DIR"]) / "faust" / worker.env["TRACKER_WORKER_ID"]
+    for path in sorted(data_dir.glob("**/roots-*.db")):
+        db = Rdict(str(path), options=Options(raw_mode=True),
+                   access_type=AccessType.read_only())
+        try:
+            items = dict(db.items())
+        finally:
+            db.close()
+        offset = items.pop(b"__faust\0offset__", None)
+        on_disk[int(path.stem.rsplit("-", 1)[1])] = RootsOnDisk(
+            {key.decode(): orjson.loads(value) for key, value in items.items()},
+            None if offset is None else int(offset))
+    return on_disk
+
+
+def roots_changelog(deployment: Deployment) -> dict[int, tuple[dict[str, object], int]]:
+    """The roots changelog expanded as recovery would, by partition: its root entries,
+    and its end offset."""
+    expanded: dict[int, tuple[dict[str, object], int]] = {}
+    for record in deployment.consume_to_end("tracker-roots-changelog"):
+        entries, _ = expanded.get(record.partition, ({}, 0))
+        entries.update(orjson.loads(record.value))
+        expanded[record.partition] = (entries, record.offset + 1)
+    return expanded

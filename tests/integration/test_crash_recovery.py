@@ -19,6 +19,8 @@ from tests.integration.reliability import (
     RetryingProducer,
     caught_up,
     events_counted,
+    roots_changelog,
+    roots_on_disk,
     stream_of_events,
     totals_equal,
     year_totals,
@@ -66,6 +68,18 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(
     assert "No differences" in reconciled.stdout
 
     worker.stop()
+    # The root entries are on disk as their changelog holds them, with the offsets where
+    # a restart reads it from: the last few records, not the history.
+    on_disk, changelog = roots_on_disk(worker), roots_changelog(deployment)
+    assert changelog and set(changelog) <= set(on_disk)
+    assert all(not on_disk[partition].entries for partition in set(on_disk) - set(changelog))
+    for partition, (entries, end) in changelog.items():
+        assert on_disk[partition].entries == entries, f"partition {partition}"
+        persisted = on_disk[partition].persisted_offset
+        # A record writes a changelog record per pair it touched: recovery reads again
+        # at most the last record's.
+        assert persisted is not None and 0 <= end - 1 - persisted < len(PAIRS), (
+            f"partition {partition}: recovery would read from {persisted} of {end}")
     worker.start()
     assert year_totals(worker) == expected, "a clean restart recovers the same tables"
 
