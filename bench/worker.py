@@ -44,6 +44,11 @@ class TrackerWorker:
         return f"{self.prefix}tracker"
 
     @property
+    def faust_dir(self) -> Path:
+        """Its local table state (the roots' RocksDB databases)."""
+        return self.data_dir / "faust"
+
+    @property
     def trade_topic(self) -> str:
         return f"{self.prefix}trade-transactions"
 

@@ -4,6 +4,7 @@ the same M keys, local state wiped and kept."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -11,6 +12,7 @@ from decimal import Decimal
 from bench.common import Batch, Child, create_topic, make_batch, produce_fast
 from bench.phases import memory
 from bench.session import Session
+from bench.worker import TrackerWorker
 
 
 async def measure(session: Session) -> None:
@@ -42,30 +44,46 @@ async def _tracker(session: Session) -> tuple[str, Batch]:
     r.context.append(f"recovery fill: {m:,} events folded at {m / (done - started):,.0f} "
                      "events/s by a fresh worker (includes the produce)")
     stopped = worker.stop()
-    session.say(f"tracker: restart with {m:,} root keys in the changelogs ...")
-    again = session.worker("tracker-recovery-2", prefix)
+    session.say(f"tracker: restart with {m:,} root keys, local state kept ...")
+    kept = r.figure("recovery_kept", "time to ready, restart, local state kept", "s", 2)
+    kept.tracker = await _restart(session, worker, "tracker-recovery-kept", batch,
+                                  wipe=False)
+    kept.note = (f"same {m:,} keys; tracker: process start -> /health/ 200, root entries "
+                 "on disk read from the changelog's tail, ledgers and references replayed"
+                 f" (the previous worker took {stopped:.1f} s to stop); peer: its local "
+                 "RocksDB kept, -> first new event handled")
+    session.say(f"tracker: restart with {m:,} root keys, local state wiped ...")
+    recovery = r.figure("recovery", f"time to ready, restart with {m:,} keys", "s", 2)
+    recovery.tracker = await _restart(session, worker, "tracker-recovery-wiped", batch,
+                                      wipe=True, keys=m)
+    recovery.note = ("local state wiped. tracker: process start -> /health/ 200, every "
+                     "table restored from its changelog; peer: local RocksDB wiped, "
+                     "restored from its changelog, -> first new event handled; raw: "
+                     "stateless, its cold start")
+    return worker.trade_topic, batch
+
+
+async def _restart(session: Session, stopped: TrackerWorker, name: str, batch: Batch, *,
+                   wipe: bool, keys: int | None = None) -> float:
+    """Restart a stopped worker (its data directory wiped or kept); returns the seconds to
+    ready, after checking its totals. ``keys``: record its peak memory as the figure after
+    a restart with that many keys."""
+    again = session.worker(name, stopped.prefix)
     # Same data dir and web port: with static membership the broker hands the restarted
     # member its previous assignment, and Faust asserts that the URL in it is its own.
-    again.data_dir, again.web_port = worker.data_dir, worker.web_port
+    again.data_dir, again.web_port = stopped.data_dir, stopped.web_port
+    if wipe:
+        shutil.rmtree(again.faust_dir, ignore_errors=True)
     again.start()
-    recovery = r.figure("recovery", f"time to ready, restart with {m:,} keys", "s", 2)
-    recovery.tracker = await again.wait_ready(session.client)
-    recovery.note = (f"tracker: process start -> /health/ 200 (in-memory tables replayed "
-                     f"from the changelogs; the previous worker took {stopped:.1f} s to stop)"
-                     "; peer: local RocksDB wiped, restored from its changelog, -> first "
-                     "new event handled; raw: stateless, its cold start")
-    kept = r.figure("recovery_kept", "time to ready, restart, local state kept", "s", 2)
-    # The in-memory store keeps nothing on disk: with or without the old data directory
-    # a restart replays the changelogs, so the one measured restart is both figures.
-    kept.tracker = recovery.tracker
-    kept.note = (f"same {m:,} keys; tracker: the restart above (its in-memory tables keep "
-                 "no local state); peer: its local RocksDB kept, -> first new event handled")
+    ready = await again.wait_ready(session.client)
     live = await again.usd_by_pair(session.client)
-    r.check("tracker totals after the restart equal the exact sums",
-            live == batch.usd_by_pair, f"{len(live)} pairs")
-    memory.record_tracker_after_restart(session, again, m)
+    session.report.check(f"tracker totals after the restart ({'wiped' if wipe else 'kept'})"
+                         " equal the exact sums", live == batch.usd_by_pair,
+                         f"{len(live)} pairs")
+    if keys is not None:
+        memory.record_tracker_after_restart(session, again, keys)
     again.stop()
-    return worker.trade_topic, batch
+    return ready
 
 
 async def _baselines(session: Session, filled_topic: str, batch: Batch) -> None:
