@@ -201,10 +201,10 @@ def open_partition_db(store: Any, partition: int) -> Any | None:
     return dbs.get(partition)
 
 
-def persisted_offset_key(store: Any) -> bytes:
+def persisted_offset_key() -> bytes:
     """The key under which Faust's RocksDB store keeps, in each partition's database, the
     changelog offset table recovery starts from."""
-    key: bytes = store.offset_key
+    key: bytes = faust_rocksdb.Store.offset_key
     return key
 
 

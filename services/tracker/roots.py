@@ -20,17 +20,27 @@ The tracker writes the entries itself, grouped as the changelog holds them (see
 
 from __future__ import annotations
 
+import logging
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faust
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import EventT
-from rocksdict import Rdict, WriteBatch
+from rocksdict import AccessType, Options, Rdict, WriteBatch
 
 from services.tracker.compat import open_partition_db, partition_db, persisted_offset_key
+from services.tracker.connection import client_options
 from services.tracker.domain.ledger import JSON, RootEntry
+from services.tracker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+NAME = "roots"
 
 MiB = 1024 * 1024
 # Per partition database. Faust's defaults (a 2 GiB block cache, three 64 MiB write
@@ -107,8 +117,55 @@ class RootTable(faust.Table):
             del self.unacked[partition]
 
     def _write(self, db: Rdict, write: WriteBatch, offset: int) -> None:
-        write.put(persisted_offset_key(self.data), str(offset).encode())
+        write.put(persisted_offset_key(), str(offset).encode())
         db.write(write)
+
+
+def changelog_topic(app_id: str) -> str:
+    """The roots changelog's name, as Faust names a table's changelog."""
+    return f"{app_id}-{NAME}-changelog"
+
+
+async def discard_stale_databases(settings: Settings) -> list[Path]:
+    """Remove this worker's roots databases that claim more of the roots changelog than it
+    holds, before the worker starts; returns their paths. Such a database was built from
+    a changelog since deleted or recreated (a broker whose data was wiped, say): Faust
+    would take it for up to date and read nothing of the new changelog
+    (faust-streaming/faust#158), and the fold would take new events for ones it saw."""
+    databases = {int(path.stem.rsplit("-", 1)[1]): path for path in sorted(
+        (settings.data_dir / "faust" / settings.worker_id).glob(f"**/{NAME}-*.db"))}
+    if not databases:
+        return []
+    topic = changelog_topic(settings.app_id)
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        # A fresh look at the cluster's metadata, not the client's own (empty) view.
+        known = (consumer.partitions_for_topic(topic) or set()
+                 if topic in await consumer.topics() else set())
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in known])
+    finally:
+        await consumer.stop()
+    stale = []
+    for partition, path in databases.items():
+        offset = _persisted_offset(path)
+        end = ends.get(TopicPartition(topic, partition), 0)
+        if offset is not None and offset >= end:
+            log.warning("Removing %s: it holds the roots changelog up to offset %d, but %s "
+                        "ends at %d (recreated?); the partition is restored from the "
+                        "changelog instead", path, offset, f"{topic}[{partition}]", end)
+            shutil.rmtree(path)
+            stale.append(path)
+    return stale
+
+
+def _persisted_offset(path: Path) -> int | None:
+    db = Rdict(str(path), options=Options(raw_mode=True), access_type=AccessType.read_only())
+    try:
+        offset = db.get(persisted_offset_key())
+    finally:
+        db.close()
+    return None if offset is None else int(offset)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from services.tracker.domain.ledger import (
 )
 from services.tracker.domain.reference import empty_reference
 from services.tracker.partitioning import partition_of
+from services.tracker.roots import NAME as ROOTS
 from services.tracker.roots import PartitionRoots, RootTable
 
 GROUP_SEPARATOR = "#"  # changelog key of a pair's group: "AE-IN#4017"
@@ -172,7 +173,7 @@ class TrackerTables:
         ledgers = LedgerTable(app, name="ledgers", default=None, beacon=app.tables.beacon,
                               partitions=partitions,
                               help="Monthly buckets and pending flows per pair.")
-        roots = RootTable(app, name="roots", default=None, beacon=app.tables.beacon,
+        roots = RootTable(app, name=ROOTS, default=None, beacon=app.tables.beacon,
                           partitions=partitions,
                           help="Per original event: duplicates and corrections.")
         app.tables.add(ledgers)

@@ -24,6 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from services.tracker.broker import EmbeddedKafka
+from services.tracker.compat import persisted_offset_key
 from tests.integration.conftest import Deployment, Worker
 
 Record = tuple[str, bytes | None, bytes | None]  # (contract topic, key, value)
@@ -287,7 +288,7 @@ def roots_on_disk(worker: Worker) -> dict[int, RootsOnDisk]:
             items = dict(db.items())
         finally:
             db.close()
-        offset = items.pop(b"__faust\0offset__", None)
+        offset = items.pop(persisted_offset_key(), None)
         on_disk[int(path.stem.rsplit("-", 1)[1])] = RootsOnDisk(
             {key.decode(): orjson.loads(value) for key, value in items.items()},
             None if offset is None else int(offset))

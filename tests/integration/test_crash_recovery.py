@@ -9,6 +9,7 @@ import os
 import signal
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.tracker.processes import alive, child_pids
 from services.tracker.settings import Settings
@@ -157,3 +158,44 @@ def test_the_worker_and_its_intake_process_end_together(deployment: Deployment) 
     reconciled = deployment.run_cli("reconcile", "--url", worker.url)
     assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
     assert "No differences" in reconciled.stdout
+
+
+def test_roots_on_disk_from_a_changelog_since_recreated_are_removed(
+        deployment: Deployment) -> None:
+    """A worker whose roots databases hold more of the roots changelog than it now has (the
+    topic was deleted and recreated, as on a broker whose data was wiped) removes them at
+    start instead of taking them for up to date."""
+    records, expected = stream_of_events(400, seed=17, pairs=PAIRS[:4])
+    worker = deployment.worker()
+    worker.start()
+    deployment.produce(records)
+    wait_until(lambda: totals_equal(worker, expected), 60, message="the events folded")
+    wait_until(lambda: caught_up(deployment), 60, message="the worker to commit them")
+    worker.stop()
+    held = {partition for partition, roots in roots_on_disk(worker).items()
+            if roots.persisted_offset is not None}
+    assert held, "the roots reached the disk"
+
+    topic = deployment.topic("tracker-roots-changelog")
+    asyncio.run(delete_topic(deployment.kafka.bootstrap, topic))
+    worker.start()
+    log = worker.log_path.read_text()
+    removed = {partition for partition in held if f"roots-{partition}.db" in log}
+    assert removed == held, f"removed {sorted(removed)} of {sorted(held)}"
+    worker.stop()
+    assert not any(roots.entries for roots in roots_on_disk(worker).values()), (
+        "entries of the old changelog are still on disk")
+
+
+async def delete_topic(bootstrap: str, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([topic])
+        for _ in range(100):  # deletion completes in the background
+            if topic not in await admin.list_topics():
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"{topic} still listed 20 s after its deletion")
+    finally:
+        await admin.close()
