@@ -140,10 +140,8 @@ async def discard_stale_databases(settings: Settings) -> list[Path]:
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     await consumer.start()
     try:
-        # A fresh look at the cluster's metadata, not the client's own (empty) view.
-        known = (consumer.partitions_for_topic(topic) or set()
-                 if topic in await consumer.topics() else set())
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in known])
+        ends = (await consumer.end_offsets([TopicPartition(topic, p) for p in databases])
+                if topic in await consumer.topics() else {})
     finally:
         await consumer.stop()
     stale = []

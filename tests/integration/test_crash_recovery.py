@@ -172,14 +172,22 @@ def test_roots_on_disk_from_a_changelog_since_recreated_are_removed(
     wait_until(lambda: totals_equal(worker, expected), 60, message="the events folded")
     wait_until(lambda: caught_up(deployment), 60, message="the worker to commit them")
     worker.stop()
-    held = {partition for partition, roots in roots_on_disk(worker).items()
+    first = roots_on_disk(worker)
+    held = {partition for partition, roots in first.items()
             if roots.persisted_offset is not None}
     assert held, "the roots reached the disk"
+    worker.start()
+    worker.stop()
+    assert ".db: it holds the roots changelog up to" not in worker.log_path.read_text(), (
+        "up-to-date roots were removed")
+    assert {partition: roots.entries for partition, roots in roots_on_disk(worker).items()} \
+        == {partition: roots.entries for partition, roots in first.items()}
 
     topic = deployment.topic("tracker-roots-changelog")
     asyncio.run(delete_topic(deployment.kafka.bootstrap, topic))
+    before = len(worker.log_path.read_text())
     worker.start()
-    log = worker.log_path.read_text()
+    log = worker.log_path.read_text()[before:]
     removed = {partition for partition in held if f"roots-{partition}.db" in log}
     assert removed == held, f"removed {sorted(removed)} of {sorted(held)}"
     worker.stop()
