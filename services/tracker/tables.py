@@ -45,6 +45,13 @@ def split_group_key(key: str) -> tuple[str, int]:
     return pair, int(offset)
 
 
+# The ledger changelog stays small only if the broker compacts it: superseded updates are
+# deleted by tombstones, but compaction never touches a partition's active segment, which
+# rolls at 1 GiB or after 7 days by default - by then a restart would read every update
+# of that week. Small segments, rolled at least every ten minutes, are compacted while the
+# fold writes.
+LEDGER_CHANGELOG = {"segment.bytes": str(8 * 1024 * 1024), "segment.ms": str(10 * 60 * 1000)}
+
 # How many partial pieces (just the buckets a record changed) a month may have in the
 # changelog before its next write is whole: recovery reads at most this many records more
 # per month, and a month is written whole once per this many records that change it.
@@ -171,7 +178,7 @@ class TrackerTables:
             return app.Table(name, default=None, partitions=partitions, help=help_text)
 
         ledgers = LedgerTable(app, name="ledgers", default=None, beacon=app.tables.beacon,
-                              partitions=partitions,
+                              partitions=partitions, extra_topic_configs=LEDGER_CHANGELOG,
                               help="Monthly buckets and pending flows per pair.")
         roots = RootTable(app, name=ROOTS, default=None, beacon=app.tables.beacon,
                           partitions=partitions,
