@@ -49,8 +49,8 @@ def split_group_key(key: str) -> tuple[str, int]:
 # deleted by tombstones, but compaction never touches a partition's active segment, which
 # rolls at 1 GiB or after 7 days by default - until then a restart reads every update of
 # the week. With 16 MiB segments, rolled at least hourly, it reads at most that much per
-# partition besides the compacted rest. (8 MiB segments rolled every 10 minutes kept the
-# broker's cleaner busy enough, on the benchmark's shared two cores, to slow publishing.)
+# partition besides the compacted rest; smaller segments keep the broker's cleaner busier
+# (docs/performance.md, "The roots on disk").
 LEDGER_CHANGELOG = {"segment.bytes": str(16 * 1024 * 1024), "segment.ms": str(60 * 60 * 1000)}
 
 # How many partial pieces (just the buckets a record changed) a month may have in the
