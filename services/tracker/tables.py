@@ -48,10 +48,10 @@ def split_group_key(key: str) -> tuple[str, int]:
 # The ledger changelog stays small only if the broker compacts it: superseded updates are
 # deleted by tombstones, but compaction never touches a partition's active segment, which
 # rolls at 1 GiB or after 7 days by default - until then a restart reads every update of
-# the week. With 16 MiB segments, rolled at least hourly, it reads at most that much per
-# partition besides the compacted rest; smaller segments keep the broker's cleaner busier
-# (docs/performance.md, "The roots on disk").
-LEDGER_CHANGELOG = {"segment.bytes": str(16 * 1024 * 1024), "segment.ms": str(60 * 60 * 1000)}
+# the week. Rolled at least hourly, it holds at most an hour of updates besides the
+# compacted rest. Smaller segments than the broker's would bound it by size as well, but
+# keep its cleaner busier (docs/performance.md, "The roots on disk").
+LEDGER_CHANGELOG = {"segment.ms": str(60 * 60 * 1000)}
 
 # How many partial pieces (just the buckets a record changed) a month may have in the
 # changelog before its next write is whole: recovery reads at most this many records more
