@@ -76,7 +76,8 @@ async def amain(options: Options, console: Console) -> int:
     ok = False
     try:
         report = await run_phases(session)
-        ok = True
+        # A failed check needs the logs as much as a failed phase does.
+        ok = not report.failed_checks()
     finally:
         await session.close()
         if ok and not options.keep and options.workdir is None:
