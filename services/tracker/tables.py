@@ -287,7 +287,10 @@ class BatchStore:
         return self.roots.get(key) if staged is _MISSING else staged
 
     def set_root(self, key: str, value: RootEntry) -> None:
-        if value is not self.root(key):
+        # An entry read from disk is a new object on every read: one the fold returns
+        # unchanged (a duplicate, a replayed position) is equal to it, not the same.
+        current = self.root(key)
+        if value is not current and value != current:
             self.staged[(self.roots_name, key)] = value
 
     def touched(self, pair: str) -> Touched:
