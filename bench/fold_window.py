@@ -33,10 +33,6 @@ class FoldWindow:
         return (n - (self.entries - self.events)) / max(self.last - self.first, 1e-9)
 
 
-def roots_changelog(app_id: str) -> str:
-    return f"{app_id}-roots-changelog"
-
-
 async def fold_window(bootstrap: str, topic: str) -> FoldWindow:
     """Read the whole roots changelog; a record is (ledger-input partition, offset), the
     changelog partition being the ledger-input one."""

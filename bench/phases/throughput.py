@@ -9,11 +9,12 @@ from collections import Counter
 from decimal import Decimal
 
 from bench.common import PAIRS, Batch, create_topic, make_batch, median, produce_fast
-from bench.fold_window import fold_window, roots_changelog
+from bench.fold_window import fold_window
 from bench.phases import memory, profiling
 from bench.report import Figure, Report
 from bench.session import Session
 from bench.worker import TrackerWorker
+from services.tracker import roots
 
 
 def throughput_figure(report: Report) -> Figure:
@@ -125,7 +126,7 @@ async def measure_tracker(session: Session, worker: TrackerWorker,
     if count < n:
         raise RuntimeError(f"the tracker folded only {count:,} of {n:,} events in time; "
                            f"see {worker.log_path}")
-    window = await fold_window(session.bootstrap, roots_changelog(worker.app_id))
+    window = await fold_window(session.bootstrap, roots.changelog_topic(worker.app_id))
     r.check("the worker's roots changelog holds one entry per event",
             window.entries == n, f"{window.entries:,} of {n:,}")
     throughput_figure(r).tracker = window.rate_of(n)

@@ -38,7 +38,7 @@ def create_faust_app(settings: Settings) -> faust.App:
         consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
         producer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
         store="memory://",
-        datadir=str(settings.data_dir / "faust" / settings.worker_id),
+        datadir=str(settings.faust_data_dir),
         autodiscover=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,

@@ -129,11 +129,11 @@ def changelog_topic(app_id: str) -> str:
 async def discard_stale_databases(settings: Settings) -> list[Path]:
     """Remove this worker's roots databases that claim more of the roots changelog than it
     holds, before the worker starts; returns their paths. Such a database was built from
-    a changelog since deleted or recreated (a broker whose data was wiped, say): Faust
-    would take it for up to date and read nothing of the new changelog
-    (faust-streaming/faust#158), and the fold would take new events for ones it saw."""
+    a changelog since deleted or recreated (a broker whose data was wiped, say): Faust's
+    recovery would start past the new changelog's end, and the worker exits at start
+    (faust-streaming/faust#158); a fold over it would take new events for ones it saw."""
     databases = {int(path.stem.rsplit("-", 1)[1]): path for path in sorted(
-        (settings.data_dir / "faust" / settings.worker_id).glob(f"**/{NAME}-*.db"))}
+        settings.faust_data_dir.glob(f"**/{NAME}-*.db"))}
     if not databases:
         return []
     topic = changelog_topic(settings.app_id)

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     def web_url(self) -> str:
         return f"http://{self.web_host}:{self.web_port}"
 
+    @property
+    def faust_data_dir(self) -> Path:
+        """This worker's Faust data directory: its table state (the roots on disk)."""
+        return self.data_dir / "faust" / self.worker_id
+
 
 class TopicNames:
     """Contract topic names, with the optional prefix applied."""
