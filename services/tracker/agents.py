@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -53,9 +55,27 @@ from services.tracker.tables import (
 log = logging.getLogger(__name__)
 
 CONTINUITY_CHECK = 2.0  # seconds between checks for partitions that stopped short
+# Seconds a worker whose intake ended may take to stop before it exits without finishing.
+STOP_AFTER_CRASH = 20.0
 
 METRIC_OUTCOME = {"applied": "applied", "corrected": "applied", "superseded": "applied",
                   "duplicate": "duplicate", "pending": "pending"}
+
+
+def exit_if_still_running(seconds: float) -> None:
+    """Exit the process with status 1 in ``seconds`` unless it has ended by then. A Faust
+    worker stopping after a crash can wait forever for its consumer to stop
+    (robinhood/faust#684, open; seen once in 613 tests: "RecoverySafeConsumer: Stopping..."
+    and nothing after), and a worker that neither folds nor exits is the one outcome the
+    intake's supervision must not have."""
+    def exit_now() -> None:
+        log.error("The worker did not stop within %.0f s of its intake ending; exiting", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.start()
 
 
 class IntakeProcess(faust.Service):
@@ -134,6 +154,7 @@ class Pipeline:
             await intake_process.supervise(self.metrics.count)
         except Exception as error:
             log.error("The intake stopped: %s", error)
+            exit_if_still_running(STOP_AFTER_CRASH)
             await self.app.crash(error)
 
     # -- the fold --------------------------------------------------------------------------
