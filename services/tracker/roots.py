@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -168,12 +168,21 @@ def _persisted_offset(path: Path) -> int | None:
 
 @dataclass(frozen=True)
 class PartitionRoots:
+    """One record's view of a partition's entries. What it read from disk it keeps: the
+    fold asks for an entry again when it sets it, and nothing writes the disk meanwhile
+    (a record is folded without a pause until its flush)."""
+
     unacked: dict[str, RootEntry]
     db: Rdict
+    read: dict[str, RootEntry | None] = field(default_factory=dict)
 
     def get(self, key: str) -> RootEntry | None:
         entry = self.unacked.get(key)
         if entry is not None:
             return entry
+        read = self.read
+        if key in read:
+            return read[key]
         stored = self.db.get(key.encode())
-        return None if stored is None else orjson.loads(stored)
+        entry = read[key] = None if stored is None else orjson.loads(stored)
+        return entry

@@ -287,8 +287,9 @@ class BatchStore:
         return self.roots.get(key) if staged is _MISSING else staged
 
     def set_root(self, key: str, value: RootEntry) -> None:
-        # An entry read from disk is a new object on every read: one the fold returns
-        # unchanged (a duplicate, a replayed position) is equal to it, not the same.
+        # An entry read from disk and returned unchanged by the fold (a duplicate, a
+        # replayed position) is the object read; one read again after a later record's
+        # flush would be equal, not the same.
         current = self.root(key)
         if value is not current and value != current:
             self.staged[(self.roots_name, key)] = value

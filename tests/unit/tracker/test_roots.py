@@ -86,3 +86,12 @@ def test_a_revoked_partition_keeps_its_disk_as_it_was(roots: RootTable) -> None:
     assert persisted(roots, 0) == 2
     roots.forget_partitions_except({1})
     assert 0 not in roots.unacked
+
+
+def test_a_record_reads_an_entry_from_disk_once(roots: RootTable) -> None:
+    roots.partition(0)
+    roots.acknowledged(0, {"AE-IN/a": {"v": 1}}, changelog_offset=1)
+    view = roots.partition(0)
+    first = view.get("AE-IN/a")
+    assert first == {"v": 1} and view.get("AE-IN/a") is first
+    assert view.get("AE-IN/none") is None and "AE-IN/none" in view.read
