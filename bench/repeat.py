@@ -37,7 +37,8 @@ async def repeat(rounds: int, bench_args: list[str], workdir: Path, console: Con
                 console.print(f"[red]round {round_number}: {'; '.join(failed)}[/red]; "
                               f"logs in {workdir} ({worker.log_path.name})")
                 return 1
-            session.say(f"round {round_number} of {rounds}: every check ok")
+            session.say(f"round {round_number} of {rounds}: every check ok; worker log: "
+                        f"{worker.disturbances()}")
     finally:
         await session.close()
     console.print(f"{rounds} rounds, every check ok; logs in {workdir}")

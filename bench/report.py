@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from rich.console import Console
 from rich.table import Table
@@ -101,6 +102,19 @@ class Report:
 
     def check(self, what: str, ok: bool, detail: str = "") -> None:
         self.checks.append(Check(what, ok, detail))
+
+    def check_totals(self, what: str, live: dict[str, Decimal],
+                     exact: dict[str, Decimal], detail: str = "") -> None:
+        """Totals per pair against the exact sums; a failure says which way they are off."""
+        off = {pair: live.get(pair, Decimal(0)) - exact.get(pair, Decimal(0))
+               for pair in {*live, *exact}}
+        above = [diff for diff in off.values() if diff > 0]
+        below = [diff for diff in off.values() if diff < 0]
+        summary = (f"{len(live)} pairs" if not above and not below else
+                   f"{len(above)} pairs above by {sum(above, Decimal(0)):,} USD, "
+                   f"{len(below)} below by {-sum(below, Decimal(0)):,} USD")
+        self.check(what, not above and not below,
+                   f"{summary}; {detail}" if detail else summary)
 
     def failed_checks(self) -> list[str]:
         return [check.what for check in self.checks if not check.ok]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,16 @@ from bench.proto import cpu_seconds, vm_hwm_kib
 from services.tracker.api.paging import MAX_LIMIT
 from services.tracker.processes import child_pids
 from tests.ports import free_port
+
+# Lines of a worker's log that tell how its fold was disturbed: group joins of the worker
+# and of its intake (a join after the first is a rebalance), partitions the continuity
+# guard sent back, and runs of records folded again.
+DISTURBANCES = {
+    "worker group joins": re.compile(r"\[INFO\] Joined group '"),
+    "intake group joins": re.compile(r"intake: Joined group '"),
+    "partitions sent back": re.compile(r"reading again from \d+"),
+    "runs of records folded again": re.compile(r"folding again from offset"),
+}
 
 
 @dataclass
@@ -56,6 +67,12 @@ class TrackerWorker:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+    def disturbances(self) -> str:
+        """What its log says of rebalances, seeks back and records folded again."""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return ", ".join(f"{len(pattern.findall(text))} {what}"
+                         for what, pattern in DISTURBANCES.items())
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "TRACKER_KAFKA_BOOTSTRAP": self.bootstrap,

@@ -43,8 +43,8 @@ async def measure_two_workers(session: Session, prefix: str) -> None:
             f"{counts[0]:,} + {counts[1]:,} of {n:,}")
     for worker in workers:  # each answers for every pair, asking the other for its own
         live = await worker.usd_by_pair(session.client)
-        r.check(f"{worker.worker_id}'s totals for both workers equal the exact sums",
-                live == batch.usd_by_pair, f"{len(live)} pairs")
+        r.check_totals(f"{worker.worker_id}'s totals for both workers equal the exact sums",
+                       live, batch.usd_by_pair)
     # From both workers' /health/ 200, as the row it is compared with: the first worker
     # folds alone until the second joins, and their first folded record would count that.
     two = r.figure("throughput2", "throughput, two workers", "events/s", 0)

@@ -122,7 +122,7 @@ async def measure_tracker(session: Session, worker: TrackerWorker,
         spent = worker.cpu()
     cpu = spent - starting
     r = session.report
-    r.check("tracker folded every event", count >= n, f"{count:,} of {n:,}")
+    r.check("tracker folded every event once", count == n, f"{count:,} of {n:,}")
     if count < n:
         raise RuntimeError(f"the tracker folded only {count:,} of {n:,} events in time; "
                            f"see {worker.log_path}")
@@ -139,6 +139,7 @@ async def measure_tracker(session: Session, worker: TrackerWorker,
     r.context.append(f"tracker throughput phase: {done - ready:,.1f} s; {len(scrapes)} "
                      f"/metrics scrapes to detect the end, {median(scrapes) * 1e3:,.0f} ms "
                      f"median each, {sum(scrapes) / (done - ready):.1%} of the phase")
+    r.context.append(f"tracker worker log during the phase: {worker.disturbances()}")
     cpu_figure(r).tracker = cpu / n * 1e6
     r.context.append(f"tracker CPU: {spent:,.2f} s from process start to the end of the phase, "
                      f"less {starting:,.2f} s that a worker and its intake spend starting on "
@@ -148,5 +149,5 @@ async def measure_tracker(session: Session, worker: TrackerWorker,
                         if name == "tracker_events_total"
                         and labels.get("topic") == worker.trade_topic})
     live = await worker.usd_by_pair(session.client)
-    r.check("tracker totals (GET /totals/) equal the exact sums", live == usd_by_pair,
-            f"outcomes {dict(outcomes)}")
+    r.check_totals("tracker totals (GET /totals/) equal the exact sums", live, usd_by_pair,
+                   f"outcomes {dict(outcomes)}")

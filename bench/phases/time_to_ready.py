@@ -77,9 +77,8 @@ async def _restart(session: Session, stopped: TrackerWorker, name: str, batch: B
     again.start()
     ready = await again.wait_ready(session.client)
     live = await again.usd_by_pair(session.client)
-    session.report.check(f"tracker totals after the restart ({'wiped' if wipe else 'kept'})"
-                         " equal the exact sums", live == batch.usd_by_pair,
-                         f"{len(live)} pairs")
+    session.report.check_totals(f"tracker totals after the restart ({'wiped' if wipe else 'kept'})"
+                                " equal the exact sums", live, batch.usd_by_pair)
     if keys is not None:
         memory.record_tracker_after_restart(session, again, keys)
     again.stop()

@@ -78,6 +78,33 @@ def exit_if_still_running(seconds: float) -> None:
     timer.start()
 
 
+class CountedRecords:
+    """Which ledger-input records this process has counted in its metrics: per partition,
+    the highest offset folded. A record folded again (Faust resumes from the last commit
+    after a rebalance; the continuity guard sends a partition back) repeats the outcomes
+    of its first fold, since its positions are already applied; counted again, every
+    event in it would show twice in ``tracker_events_total`` and its first broker append,
+    long past, in the latency. A new process counts from its start, as its counters do."""
+
+    def __init__(self) -> None:
+        self.through: dict[int, int] = {}
+        self.replaying: set[int] = set()
+
+    def first_time(self, partition: int, offset: int) -> bool:
+        """Note a folded record; False if this process folded (and counted) it before."""
+        through = self.through.get(partition, -1)
+        if offset > through:
+            self.through[partition] = offset
+            self.replaying.discard(partition)
+            return True
+        if partition not in self.replaying:
+            self.replaying.add(partition)
+            log.info("ledger-input[%d]: folding again from offset %d (folded up to %d "
+                     "here before); those records are not counted again", partition,
+                     offset, through)
+        return False
+
+
 class IntakeProcess(faust.Service):
     """Runs the intake's process from the start of the app. An app task would start once
     the tables are recovered, but the intake needs nothing of them: started with the app,
@@ -114,6 +141,7 @@ class Pipeline:
         app.on_rebalance_complete.connect(self._before_streams_resume)
         self.dirty: set[str] = set()  # pairs whose metrics and snapshots are stale
         self.folded = 0  # ledger-input records folded by this process
+        self.counted = CountedRecords()
         self.headlines = headlines
         app.timer(settings.publish_interval, name="publish-progress")(self.publish_dirty)
         app.timer(CONTINUITY_CHECK, name="continuity-watch")(self.continuity.watch)
@@ -202,9 +230,10 @@ class Pipeline:
             self.folded += 1
             crash_at(self.folded, self.settings.fold_crash_after_records,
                      "after a folded record queued its changelog writes, before its commit")
-            for (topic, outcome), count in outcomes.items():
-                self.metrics.count(topic, outcome, count)
-            self.metrics.observe_applied(applied)
+            if self.counted.first_time(message.partition, offset):
+                for (topic, outcome), count in outcomes.items():
+                    self.metrics.count(topic, outcome, count)
+                self.metrics.observe_applied(applied)
 
     def _changelog_failed(self, error: BaseException) -> None:
         """A changelog write was lost: the tables could no longer be recovered as they
