@@ -160,6 +160,14 @@ async def committed_offsets(app: faust.App, tps: list[TP]) -> dict[TP, int | Non
     return offsets
 
 
+def handed_to_streams(consumer: ConsumerT, tp: TP) -> int | None:
+    """The offset of the last record of ``tp`` that Faust's consumer handed to the streams
+    (or where a seek last set it; None: neither). Faust keeps it to drop records fetched
+    again below it, and has no public call to read it."""
+    offset: int | None = consumer._read_offset.get(tp)  # type: ignore[attr-defined]
+    return offset
+
+
 def forget_gap(consumer: ConsumerT, tp: TP) -> None:
     """Drop the range of offsets Faust's consumer noted as skipped in ``tp``. After a jump
     ahead, Faust drops the records in between and its next commit counts that gap as
@@ -241,6 +249,7 @@ RELIED_ON = (
     Reliance(faust_aiokafka.Consumer, "_thread", set_by="__init__"),  # committed_offsets
     Reliance(faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer"),  # committed_offsets
     Reliance(faust_consumer.Consumer, "_gap", set_by="__init__"),  # forget_gap
+    Reliance(faust_consumer.Consumer, "_read_offset", set_by="__init__"),  # handed_to_streams
     Reliance(faust_memory.Store, "_key_partition", set_by="__post_init__"),  # note_key_partition
     Reliance(faust_memory.Store, "data", set_by="__post_init__"),  # stored_values
     Reliance(faust_rocksdb.Store, "_db_for_partition"),  # partition_db

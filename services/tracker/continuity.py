@@ -153,9 +153,12 @@ class OffsetContinuity:
         Quiet alone proves nothing while the fold is busy: a partition's next records can
         wait behind other partitions' in the consumer's buffers for many seconds (each
         holds thousands of events), and sending it back would fold them all again. So a
-        busy fold sends a partition back only when the group's committed offset is past
-        the expected one (records acked without being folded); an idle one whenever its
-        log holds more.
+        partition goes back only when the group's committed offset is past the expected
+        one (records acked without being folded) - or, once no record came for ``idle``
+        seconds, when its log holds more and Faust has handed none of them to the fold's
+        stream. A fold stalled that long (the machine's cores taken, the broker slow to
+        acknowledge its writes) is not idle while records it was handed still wait: a
+        skipped one among them was acked, which the commit shows.
         """
         quiet = self.quiet
         if not self.expected:
@@ -169,9 +172,12 @@ class OffsetContinuity:
         try:
             ends = await self.app.consumer.highwaters(*waiting)
             behind = [tp for tp in waiting if self._short_of(tp, ends)]
-            if behind and now - self.last_admitted < self.idle:
-                committed = await self.committed(behind)
-                behind = [tp for tp in behind if self._short_of(tp, committed)]
+            idle = now - self.last_admitted >= self.idle
+            unsure = [tp for tp in behind if not idle or self._handed_over(tp)]
+            if unsure:
+                committed = await self.committed(unsure)
+                behind = [tp for tp in behind
+                          if tp not in unsure or self._short_of(tp, committed)]
         except Exception as error:  # the guard must never stop the worker
             log.warning("End or committed offsets unknown (%r); cannot check for stalled "
                         "partitions", error)
@@ -186,6 +192,14 @@ class OffsetContinuity:
                         "next; reading again from %d (faust-streaming#223)", tp.topic,
                         tp.partition, quiet, ends[tp], expected, expected)
             await self._seek(tp, expected)
+
+    def _handed_over(self, tp: Any) -> bool:
+        """Whether Faust handed records of ``tp`` past the expected one to the streams.
+        (Its read offset is the last record handed over, or where a seek set it: equal
+        to the expected offset, it may be either.)"""
+        expected = self.expected.get(tp)
+        handed = compat.handed_to_streams(self.app.consumer, tp)
+        return expected is not None and handed is not None and handed > expected
 
     def _short_of(self, tp: Any, offsets: Mapping[Any, int | None]) -> bool:
         """Whether ``offsets`` holds an offset for ``tp`` past the next one expected (a

@@ -21,6 +21,7 @@ class FakeConsumer:
     assigned: set[TP] = field(default_factory=set)
     seeks: list[tuple[TP, int]] = field(default_factory=list)
     _gap: dict[TP, Any] = field(default_factory=lambda: defaultdict(list))
+    _read_offset: dict[TP, int | None] = field(default_factory=dict)
 
     def assignment(self) -> set[TP]:
         return self.assigned
@@ -172,15 +173,17 @@ def test_offsets_unknown_after_a_rebalance_leave_the_records_followed():
 
 
 def watched(ends: dict[TP, int], quiet: float, *offsets: int,
-            committed: dict[TP, int] | None = None,
-            idle_for: float = 0.0) -> tuple[OffsetContinuity, FakeConsumer]:
+            committed: dict[TP, int] | None = None, idle_for: float = 0.0,
+            handed_over: int | None = None) -> tuple[OffsetContinuity, FakeConsumer]:
     """A guard that admitted ``offsets`` of ``TRADE`` (the last ``idle_for`` seconds ago),
-    then ran one watch with the log ending at ``ends`` and the group's commits at
-    ``committed``."""
+    then ran one watch with the log ending at ``ends``, the group's commits at
+    ``committed`` and Faust's consumer having handed the streams ``TRADE`` up to
+    ``handed_over`` (by default the last offset admitted)."""
     continuity, consumer = guard(committed=committed or {TRADE: 3})
     continuity.quiet = quiet
     admitted(continuity, *offsets)
     continuity.last_admitted -= idle_for
+    consumer._read_offset[TRADE] = offsets[-1] if handed_over is None else handed_over
 
     async def highwaters(*tps: TP) -> dict[TP, int]:
         return {tp: ends[tp] for tp in tps}
@@ -207,6 +210,23 @@ def test_a_quiet_partition_of_a_busy_fold_whose_records_were_not_acked_is_left_a
     continuity, consumer = watched({TRADE: 10}, 0, 3, 4, committed={TRADE: 5})
     assert consumer.seeks == []
     assert continuity.rewinds == 0
+
+
+def test_records_handed_to_the_stream_are_awaited_even_by_a_fold_that_looks_idle():
+    # No record came for a minute (the fold stalled), but Faust handed offsets 5-8 to the
+    # fold's stream: they are on their way, and a seek back would fold them twice.
+    continuity, consumer = watched({TRADE: 10}, 0, 3, 4, committed={TRADE: 5},
+                                   idle_for=60, handed_over=8)
+    assert consumer.seeks == []
+    assert continuity.rewinds == 0
+    # Had Faust skipped them instead (and acked them), the commit shows it.
+    _, skipped = watched({TRADE: 10}, 0, 3, 4, committed={TRADE: 9}, idle_for=60,
+                         handed_over=8)
+    assert skipped.seeks == [(TRADE, 5)]
+    # Where a seek left the read offset (the expected record) nothing was handed over.
+    _, sought = watched({TRADE: 10}, 0, 3, 4, committed={TRADE: 5}, idle_for=60,
+                        handed_over=5)
+    assert sought.seeks == [(TRADE, 5)]
 
 
 def test_a_partition_at_the_end_of_its_log_or_still_receiving_is_left_alone():
