@@ -5,7 +5,8 @@ Each private name of faust-streaming the tracker reads, calls or overrides is re
 here only, and listed in ``RELIED_ON``: a faust-streaming other than the pinned one that
 renamed or dropped one stops the worker at start-up with the name, instead of failing in
 the middle of a rebalance or silently skipping an override. Of aiokafka the tracker uses
-the public API only.
+the public API only, save the fetch wait that Faust fixes (``ShortFetchWaitThread``), which
+is listed there too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.stores import memory as faust_memory
 from faust.stores import rocksdb as faust_rocksdb
 from faust.transport import consumer as faust_consumer
@@ -64,6 +65,26 @@ def wait_before_flush(app: faust.App, pending: Callable[[], Awaitable[None]]) ->
     producer.pending = pending
 
 
+# How long the broker may hold a fetch that finds no new records. faust-streaming gives
+# aiokafka 1,500 ms and has no setting for it (``_create_worker_consumer``). aiokafka sends
+# a broker no new fetch while one is outstanding, and in table recovery the partitions
+# already read (the roots changelog's tail, the input topics) share fetches with those
+# still being read: each fetch that found nothing new held the next batch back for 1.5 s.
+# Restarted on 1,000,000 events with its local state kept, a worker read its changelogs in
+# 5.06 s instead of 5.36 (medians of 4 alternating rounds); caught up, the fold sends up
+# to ten empty fetches a second instead of one.
+FETCH_MAX_WAIT_MS = 100
+
+
+class ShortFetchWaitThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, whose aiokafka consumer waits ``FETCH_MAX_WAIT_MS``."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when it starts
+        return consumer
+
+
 class RecoverySafeConsumer(faust_aiokafka.Consumer):
     """Faust's consumer, with the changelog partitions sent back to where table recovery
     stands whenever a fetch returns while a rebalance has stopped the flow.
@@ -74,7 +95,13 @@ class RecoverySafeConsumer(faust_aiokafka.Consumer):
     ``seek_to_committed`` leaves them where the discarded fetch ended. When the recovery
     had already sought them to its start, that is their end: recovery then waits for
     records that never come ("No event received for active tp ... since recovery
-    start"), and the worker never turns ready (seen in the worker-leaving chaos test)."""
+    start"), and the worker never turns ready (seen in the worker-leaving chaos test).
+
+    Its thread's aiokafka consumer waits ``FETCH_MAX_WAIT_MS`` for fetches that find
+    nothing."""
+
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return ShortFetchWaitThread(self, loop=self.loop, beacon=self.beacon)
 
     async def perform_seek(self) -> None:
         discarding = not self.flow_active  # as in ``getmany``, which discarded a fetch
@@ -247,6 +274,11 @@ RELIED_ON = (
     Reliance(faust.App, "_new_producer_transport"),  # TrackerApp
     Reliance(faust_aiokafka.Producer, "_producer"),  # kafka_producer
     Reliance(faust_aiokafka.Consumer, "_thread", set_by="__init__"),  # committed_offsets
+    # RecoverySafeConsumer (called by __init__)
+    Reliance(faust_consumer.ThreadDelegateConsumer, "_new_consumer_thread", set_by="__init__"),
+    # ShortFetchWaitThread
+    Reliance(faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer"),
+    Reliance(AIOKafkaConsumer, "_fetch_max_wait_ms", set_by="__init__"),
     Reliance(faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer"),  # committed_offsets
     Reliance(faust_consumer.Consumer, "_gap", set_by="__init__"),  # forget_gap
     Reliance(faust_consumer.Consumer, "_read_offset", set_by="__init__"),  # handed_to_streams

@@ -121,3 +121,18 @@ def test_the_seek_after_recovery_leaves_the_changelogs_where_they_are(consumer):
     consumer.flow_active = True
     asyncio.run(consumer.perform_seek())
     assert asked == ["committed"]
+
+
+def test_the_workers_consumer_waits_briefly_for_fetches_that_find_nothing():
+    from services.tracker.app import create_faust_app
+    from services.tracker.settings import Settings
+
+    async def fetch_wait() -> int:  # aiokafka makes its consumer inside a running loop
+        app = create_faust_app(Settings(kafka_bootstrap="127.0.0.1:9"))
+        thread = app.consumer._thread  # type: ignore[attr-defined]
+        assert isinstance(thread, compat.ShortFetchWaitThread)
+        consumer = thread._create_worker_consumer(app.transport)
+        wait: int = consumer._fetch_max_wait_ms
+        return wait
+
+    assert asyncio.run(fetch_wait()) == compat.FETCH_MAX_WAIT_MS == 100
