@@ -142,6 +142,7 @@ class Pipeline:
         self.dirty: set[str] = set()  # pairs whose metrics and snapshots are stale
         self.folded = 0  # ledger-input records folded by this process
         self.counted = CountedRecords()
+        self.changelog_write_failed = False
         self.headlines = headlines
         app.timer(settings.publish_interval, name="publish-progress")(self.publish_dirty)
         app.timer(CONTINUITY_CHECK, name="continuity-watch")(self.continuity.watch)
@@ -193,52 +194,85 @@ class Pipeline:
         Faust acks a record when the next one is taken, after its changelog records are
         handed to ``writes``, and flushes the producer - which waits for ``writes`` -
         before committing offsets, so a crash can at worst replay the record, which the
-        positions make harmless.
+        positions make harmless. Stopped between two records, it saves the ledgers.
         """
         partitions = self.settings.partitions
         writes = OrderedWrites.on(kafka_producer(self.app), self._changelog_failed)
         # Faust flushes its producer before it commits: the writes still waiting in the
         # chain go first.
         wait_before_flush(self.app, writes.drained)
-        async for event in stream.events():
-            message = event.message
-            if not self.continuity.admit(message):
+        between_records = True
+        try:
+            async for event in stream.events():
+                between_records = False
+                await self._fold_record(event, partitions, writes)
+                between_records = True
+        except asyncio.CancelledError:
+            if between_records:
+                await self._save_ledgers(writes)
+            raise
+        # Faust ends the stream (StopAsyncIteration thrown into it) when the worker stops.
+        await self._save_ledgers(writes)
+
+    async def _fold_record(self, event: faust.EventT, partitions: int,
+                           writes: OrderedWrites) -> None:
+        message = event.message
+        if not self.continuity.admit(message):
+            return
+        store = BatchStore(self.tables, message.partition, partitions)
+        outcomes: Counter[tuple[str, str]] = Counter()
+        # Per event: what the metrics need, gathered in plain lists and counted once.
+        folded: list[tuple[str, str]] = []
+        applied: list[tuple[float, str]] = []
+        pairs: set[str] = set()
+        offset = message.offset
+        for index, what in decode_runs(event.value):
+            if isinstance(what, ReferenceItem):
+                self._fold_reference(store, what, (offset, index), outcomes)
                 continue
-            store = BatchStore(self.tables, message.partition, partitions)
-            outcomes: Counter[tuple[str, str]] = Counter()
-            # Per event: what the metrics need, gathered in plain lists and counted once.
-            folded: list[tuple[str, str]] = []
-            applied: list[tuple[float, str]] = []
-            pairs: set[str] = set()
-            offset = message.offset
-            for index, what in decode_runs(event.value):
-                if isinstance(what, ReferenceItem):
-                    self._fold_reference(store, what, (offset, index), outcomes)
-                    continue
-                sources, flows = what
-                for source, flow, outcome in zip(sources, flows,
-                                                 apply_flows(store, flows, offset, index),
-                                                 strict=True):
-                    folded.append((source.topic, outcome))
-                    if outcome != "pending":
-                        applied.append((source.timestamp, flow.day))
-                    pairs.add(flow.pair)
-            for (topic, outcome), count in Counter(folded).items():
-                outcomes[(topic, METRIC_OUTCOME[outcome])] += count
-            self.dirty |= pairs
-            await store.flush(message.offset, writes)
-            self.folded += 1
-            crash_at(self.folded, self.settings.fold_crash_after_records,
-                     "after a folded record queued its changelog writes, before its commit")
-            if self.counted.first_time(message.partition, offset):
-                for (topic, outcome), count in outcomes.items():
-                    self.metrics.count(topic, outcome, count)
-                self.metrics.observe_applied(applied)
+            sources, flows = what
+            for source, flow, outcome in zip(sources, flows,
+                                             apply_flows(store, flows, offset, index),
+                                             strict=True):
+                folded.append((source.topic, outcome))
+                if outcome != "pending":
+                    applied.append((source.timestamp, flow.day))
+                pairs.add(flow.pair)
+        for (topic, outcome), count in Counter(folded).items():
+            outcomes[(topic, METRIC_OUTCOME[outcome])] += count
+        self.dirty |= pairs
+        await store.flush(message.offset, writes)
+        self.folded += 1
+        crash_at(self.folded, self.settings.fold_crash_after_records,
+                 "after a folded record queued its changelog writes, before its commit")
+        if self.counted.first_time(message.partition, offset):
+            for (topic, outcome), count in outcomes.items():
+                self.metrics.count(topic, outcome, count)
+            self.metrics.observe_applied(applied)
+
+    async def _save_ledgers(self, writes: OrderedWrites) -> None:
+        """Save the ledgers of the partitions this worker folds, once the broker has every
+        changelog write, for the next worker on this data directory to read only the
+        tail of their changelog (``ledger_snapshots``). Not after a write failed, nor
+        while a rebalance has the partitions in flux."""
+        await writes.drained()
+        app = self.app
+        await app.producer.flush()  # the last ledger writes acknowledged too
+        if self.changelog_write_failed or app.rebalancing or app.in_recovery:
+            log.info("Ledgers not saved: %s", "a changelog write failed"
+                     if self.changelog_write_failed else "stopped during a rebalance")
+            return
+        started = time.monotonic()
+        saved = self.tables.ledgers.save_snapshots(owned_partitions(app, self.tables))
+        log.info("Ledgers of partition(s) %s saved in %.2f s, for a restart to read only "
+                 "the tail of their changelog", ", ".join(map(str, saved)) or "(none)",
+                 time.monotonic() - started)
 
     def _changelog_failed(self, error: BaseException) -> None:
         """A changelog write was lost: the tables could no longer be recovered as they
         are, so the worker stops (and replays from its last commit when restarted)."""
         log.error("A changelog write failed (%r); stopping the worker", error)
+        self.changelog_write_failed = True
         self.app.add_future(self.app.crash(error))
 
     def _fold_reference(self, store: BatchStore, item: ReferenceItem, position: Position,

@@ -35,8 +35,9 @@ SendFailed = Callable[[BaseException], None]
 Deliveries = list[asyncio.Future[Any]]
 # Sends records to a topic's partition, reporting a failed delivery to the callback.
 Send = Callable[[str, int, list[Record], SendFailed], Awaitable[Deliveries]]
-# Told the offset of the first record of the last record batch holding a record's roots.
-RootsAcknowledged = Callable[[int], None]
+# Told the offset of the first record of the last record batch holding a record's roots
+# (or ledgers).
+Acknowledged = Callable[[int], None]
 
 
 async def send_records(producer: AIOKafkaProducer, topic: str, partition: int,
@@ -91,10 +92,12 @@ class OrderedWrites:
     async def write(self, partition: int, roots: tuple[str, list[Record]],
                     ledgers: tuple[str, list[Record]],
                     references: tuple[str, list[Record]],
-                    roots_acknowledged: RootsAcknowledged | None = None) -> None:
+                    roots_acknowledged: Acknowledged | None = None,
+                    ledgers_acknowledged: Acknowledged | None = None) -> None:
         """Send one record's writes, each argument a (topic, records) pair: the roots now,
-        the rest in a task of the chain, which first tells ``roots_acknowledged`` (in
-        record order) once the broker has the roots."""
+        the rest in a task of the chain, which tells ``roots_acknowledged`` (in record
+        order) once the broker has the roots, and ``ledgers_acknowledged`` once it has the
+        ledgers."""
         topic, records = roots
         root_deliveries = (await self.send(topic, partition, records, self.failed)
                            if records else [])
@@ -103,7 +106,8 @@ class OrderedWrites:
             waiting.popleft()
         last = waiting[-1] if waiting else None
         waiting.append(asyncio.ensure_future(self._after(
-            last, root_deliveries, roots_acknowledged, partition, ledgers, references)))
+            last, root_deliveries, (roots_acknowledged, ledgers_acknowledged), partition,
+            ledgers, references)))
         while len(waiting) > self.max_waiting:
             await asyncio.shield(waiting.popleft())
 
@@ -114,9 +118,10 @@ class OrderedWrites:
             await asyncio.shield(self._waiting[-1])
 
     async def _after(self, previous: asyncio.Task[None] | None, root_deliveries: Deliveries,
-                     roots_acknowledged: RootsAcknowledged | None, partition: int,
-                     ledgers: tuple[str, list[Record]],
+                     acknowledged: tuple[Acknowledged | None, Acknowledged | None],
+                     partition: int, ledgers: tuple[str, list[Record]],
                      references: tuple[str, list[Record]]) -> None:
+        roots_acknowledged, ledgers_acknowledged = acknowledged
         try:
             if previous is not None:
                 await previous  # the records before it have sent theirs
@@ -127,11 +132,22 @@ class OrderedWrites:
             topic, records = ledgers
             ledger_deliveries = (await self.send(topic, partition, records, self.failed)
                                  if records else [])
+            if ledgers_acknowledged is not None and ledger_deliveries:
+                _when_acknowledged(ledger_deliveries[-1], ledgers_acknowledged)
             topic, records = references
             if records and await _acknowledged(ledger_deliveries):
                 await self.send(topic, partition, records, self.failed)
         except Exception as error:  # the producer stopped or refused: the worker stops
             self.failed(error)
+
+
+def _when_acknowledged(delivery: asyncio.Future[Any], acknowledged: Acknowledged) -> None:
+    """Tell ``acknowledged`` the delivery's offset once the broker has it (without holding
+    the chain up for it: a failed delivery is reported to ``failed``)."""
+    def done(future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            acknowledged(future.result().offset)
+    delivery.add_done_callback(done)
 
 
 async def _acknowledged(deliveries: Deliveries) -> bool:

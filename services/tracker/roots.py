@@ -21,7 +21,6 @@ The tracker writes the entries itself, grouped as the changelog holds them (see
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,14 +28,11 @@ from typing import Any
 
 import faust
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import EventT
 from rocksdict import AccessType, Options, Rdict, WriteBatch
 
 from services.tracker.compat import open_partition_db, partition_db, persisted_offset_key
-from services.tracker.connection import client_options
 from services.tracker.domain.ledger import JSON, RootEntry
-from services.tracker.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -126,35 +122,15 @@ def changelog_topic(app_id: str) -> str:
     return f"{app_id}-{NAME}-changelog"
 
 
-async def discard_stale_databases(settings: Settings) -> list[Path]:
-    """Remove this worker's roots databases that claim more of the roots changelog than it
-    holds, before the worker starts; returns their paths. Such a database was built from
-    a changelog since deleted or recreated (a broker whose data was wiped, say): Faust's
-    recovery would start past the new changelog's end, and the worker exits at start
-    (faust-streaming/faust#158); a fold over it would take new events for ones it saw."""
-    databases = {int(path.stem.rsplit("-", 1)[1]): path for path in sorted(
-        settings.faust_data_dir.glob(f"**/{NAME}-*.db"))}
-    if not databases:
-        return []
-    topic = changelog_topic(settings.app_id)
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        ends = (await consumer.end_offsets([TopicPartition(topic, p) for p in databases])
-                if topic in await consumer.topics() else {})
-    finally:
-        await consumer.stop()
-    stale = []
-    for partition, path in databases.items():
+def saved_offsets(faust_data_dir: Path) -> dict[int, tuple[Path, int]]:
+    """partition -> (path, persisted offset) of the roots databases under a worker's Faust
+    data directory that hold one."""
+    found = {}
+    for path in sorted(faust_data_dir.glob(f"**/{NAME}-*.db")):
         offset = _persisted_offset(path)
-        end = ends.get(TopicPartition(topic, partition), 0)
-        if offset is not None and offset >= end:
-            log.warning("Removing %s: it holds the roots changelog up to offset %d, but %s "
-                        "ends at %d (recreated?); the partition is restored from the "
-                        "changelog instead", path, offset, f"{topic}[{partition}]", end)
-            shutil.rmtree(path)
-            stale.append(path)
-    return stale
+        if offset is not None:
+            found[int(path.stem.rsplit("-", 1)[1])] = (path, offset)
+    return found
 
 
 def _persisted_offset(path: Path) -> int | None:

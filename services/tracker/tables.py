@@ -11,12 +11,14 @@ and so does recovery; a record folded again after a crash rewrites the same keys
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import faust
-from faust.types import EventT, TableT
+from faust.types import TP, EventT, TableT
 
 from services.tracker.changelog_writes import OrderedWrites, Record
 from services.tracker.compat import note_key_partition, stored_values
@@ -29,10 +31,14 @@ from services.tracker.domain.ledger import (
     with_update,
 )
 from services.tracker.domain.reference import empty_reference
+from services.tracker.ledger_snapshots import PartitionSnapshot, load, save, snapshot_path
 from services.tracker.partitioning import partition_of
 from services.tracker.roots import NAME as ROOTS
 from services.tracker.roots import PartitionRoots, RootTable
 
+log = logging.getLogger(__name__)
+
+LEDGERS = "ledgers"  # the ledger table's name, and its saved partitions' directory
 GROUP_SEPARATOR = "#"  # changelog key of a pair's group: "AE-IN#4017"
 
 
@@ -119,24 +125,112 @@ class LatestUpdates:
         for pieces in (self.chains, self.holds, self.last, self.owed):
             pieces.pop(pair, None)
 
+    def to_json(self, pairs: Iterable[str]) -> JSON:
+        """What is known of ``pairs``, as JSON (``restore`` reads it back)."""
+        return {pair: {"chains": self.chains.get(pair, {}),
+                       "holds": {str(offset): sorted(months) for offset, months
+                                 in self.holds.get(pair, {}).items()},
+                       "last": self.last.get(pair),
+                       "owed": sorted(self.owed.get(pair, ()))}
+                for pair in pairs}
+
+    def restore(self, saved: JSON) -> None:
+        for pair, known in saved.items():
+            self.chains[pair] = known["chains"]
+            self.holds[pair] = {int(offset): set(months)
+                                for offset, months in known["holds"].items()}
+            if known["last"] is not None:
+                self.last[pair] = known["last"]
+            self.owed[pair] = set(known["owed"])
+
 
 class LedgerTable(faust.Table):
-    """A table of ledgers whose changelog holds ledger updates, put together on recovery."""
+    """A table of ledgers whose changelog holds ledger updates, put together on recovery,
+    and saved per partition when the worker stops cleanly (``ledger_snapshots``)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args: Any, snapshots: Path, partitions: int, **kwargs: Any) -> None:
+        super().__init__(*args, partitions=partitions, **kwargs)
         self.latest = LatestUpdates()
+        self.snapshots = snapshots  # the directory of the saved partitions
+        self.partition_count = partitions
+        # partition -> the last changelog offset the ledgers here reflect (read in
+        # recovery, or written by the fold and acknowledged)
+        self.through: dict[int, int] = {}
+        # partition -> a loaded snapshot's offset, for recovery to start from (once)
+        self.loaded: dict[int, int] = {}
 
     def apply_changelog_batch(self, batch: Iterable[EventT]) -> None:
         store: Any = self.data
+        through = self.through
         for event in batch:
             update: JSON | None = event.value  # type: ignore[assignment]  # JSON-decoded
             pair, offset = split_group_key(str(event.key))
             self.latest.recovered(pair, offset, update)
+            message = event.message
+            if through.get(message.partition, -1) < message.offset:
+                through[message.partition] = message.offset
             if update is None:
                 continue  # a superseded update's tombstone
             store[pair] = with_update(store.get(pair), pair, update)
-            note_key_partition(store, pair, event.message.partition)
+            note_key_partition(store, pair, message.partition)
+
+    def acknowledged(self, partition: int, changelog_offset: int) -> None:
+        """The broker has the ledger writes of a record, in record batches up to one
+        starting at ``changelog_offset``."""
+        if self.through.get(partition, -1) < changelog_offset:
+            self.through[partition] = changelog_offset
+
+    async def on_rebalance(self, assigned: set[TP], revoked: set[TP],
+                           newly_assigned: set[TP], generation_id: int = 0) -> None:
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+        topic = self.changelog_topic.get_topic_name()
+        for tp in sorted(newly_assigned):
+            if tp.topic == topic:
+                self._load(tp.partition)
+
+    def persisted_offset(self, tp: TP) -> int | None:
+        """Where recovery starts reading a partition: a loaded snapshot's offset, asked
+        once after it was loaded (later recoveries read from where the last ended)."""
+        if tp.topic == self.changelog_topic.get_topic_name():
+            return self.loaded.pop(tp.partition, None)
+        return super().persisted_offset(tp)
+
+    def _load(self, partition: int) -> None:
+        snapshot = load(snapshot_path(self.snapshots, partition))
+        if snapshot is None:
+            return
+        store: Any = self.data
+        for pair, ledger in snapshot.ledgers.items():
+            store[pair] = ledger
+            note_key_partition(store, pair, partition)
+        self.latest.restore(snapshot.latest)
+        self.through[partition] = self.loaded[partition] = snapshot.offset
+        log.info("Ledgers of partition %d loaded from %s (%d pair(s), changelog offset %d): "
+                 "recovery reads the changelog from there", partition,
+                 snapshot_path(self.snapshots, partition), len(snapshot.ledgers),
+                 snapshot.offset)
+
+    def forget_partition(self, partition: int) -> None:
+        self.through.pop(partition, None)
+        self.loaded.pop(partition, None)
+
+    def save_snapshots(self, partitions: Iterable[int]) -> list[int]:
+        """Save the ledgers of ``partitions``, which must be complete and whose every
+        write the broker acknowledged; returns those saved."""
+        ledgers = stored_values(self)
+        by_partition: dict[int, list[str]] = {}
+        for pair in ledgers:
+            by_partition.setdefault(partition_of(pair, self.partition_count), []).append(pair)
+        saved = []
+        for partition in sorted(partitions):
+            offset = self.through.get(partition)
+            if offset is None:
+                continue  # nothing read or written here: nothing to save
+            pairs = by_partition.get(partition, [])
+            save(self.snapshots, partition, PartitionSnapshot(
+                offset, {pair: ledgers[pair] for pair in pairs}, self.latest.to_json(pairs)))
+            saved.append(partition)
+        return saved
 
 
 def whole_and_partial(update: JSON) -> tuple[list[str], list[str]]:
@@ -171,6 +265,9 @@ class TrackerTables:
                         dropped.add(text)
         for pair in dropped:
             self.ledgers.latest.forget(pair)
+        for partition in range(partitions):
+            if partition not in kept:
+                self.ledgers.forget_partition(partition)
         return dropped
 
     @classmethod
@@ -178,8 +275,9 @@ class TrackerTables:
         def table(name: str, help_text: str) -> TableT:
             return app.Table(name, default=None, partitions=partitions, help=help_text)
 
-        ledgers = LedgerTable(app, name="ledgers", default=None, beacon=app.tables.beacon,
+        ledgers = LedgerTable(app, name=LEDGERS, default=None, beacon=app.tables.beacon,
                               partitions=partitions, extra_topic_configs=LEDGER_CHANGELOG,
+                              snapshots=ledger_snapshot_dir(app),
                               help="Monthly buckets and pending flows per pair.")
         roots = RootTable(app, name=ROOTS, default=None, beacon=app.tables.beacon,
                           partitions=partitions,
@@ -188,6 +286,11 @@ class TrackerTables:
         app.tables.add(roots)
         return cls(ledgers, roots,
                    table("references", "FX rates and commitments, one copy per partition."))
+
+
+def ledger_snapshot_dir(app: faust.App) -> Path:
+    """Where a worker saves its ledgers, beside the roots' databases."""
+    return Path(app.conf.tabledir) / LEDGERS
 
 
 def owned_partitions(app: faust.App, tables: TrackerTables, *,
@@ -340,13 +443,17 @@ class BatchStore:
         def roots_acknowledged(changelog_offset: int) -> None:
             roots.acknowledged(partition, root_entries, changelog_offset)
 
+        def ledgers_acknowledged(changelog_offset: int) -> None:
+            ledgers.acknowledged(partition, changelog_offset)
+
         def topic(table: TableT) -> str:
             return table.changelog_topic.get_topic_name()
 
         await writes.write(partition, (topic(roots), root_records),
                            (topic(ledgers), records[ledgers_name]),
                            (topic(references), records[self.references_name]),
-                           roots_acknowledged=roots_acknowledged)
+                           roots_acknowledged=roots_acknowledged,
+                           ledgers_acknowledged=ledgers_acknowledged)
         written = len(self.staged)
         self.staged.clear()
         self.touched_keys.clear()

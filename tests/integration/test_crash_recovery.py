@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
+import shutil
 import signal
+from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.tracker.ledger_snapshots import saved_offsets
 from services.tracker.processes import alive, child_pids
 from services.tracker.settings import Settings
 from services.tracker.topics import ensure_topics
@@ -207,3 +211,69 @@ async def delete_topic(bootstrap: str, topic: str) -> None:
         raise AssertionError(f"{topic} still listed 20 s after its deletion")
     finally:
         await admin.close()
+
+
+def test_a_clean_stop_saves_the_ledgers_and_the_next_worker_reads_only_the_tail(
+        deployment: Deployment) -> None:
+    """A worker stopped cleanly saves each partition's ledgers with the changelog offset
+    they reflect, and the next worker on its data directory reads the ledger changelog
+    from there. A kill -9 later leaves those saved ledgers behind the changelog: the next
+    start reads the longer tail, and the totals still equal the log."""
+    records, expected = stream_of_events(1200, seed=23, pairs=PAIRS[:6])
+    applied = (deployment.topic("trade-transactions"), "applied")
+    worker = deployment.worker()
+    worker.start()
+    deployment.produce(records[:600])
+    wait_until(lambda: events_counted(worker).get(applied, 0) == 600, 60,
+               message="the first half folded")
+    wait_until(lambda: caught_up(deployment), 60, message="the worker to commit it")
+    worker.stop()
+    log = worker.log_path.read_text()
+    assert "Ledgers of partition(s) " in log and " saved in " in log, worker.log_digest()
+    saved = snapshot_offsets(worker)
+    assert saved and all(offset >= 0 for offset in saved.values()), saved
+
+    before = len(worker.log_path.read_text())
+    worker.start()
+    log = worker.log_path.read_text()[before:]
+    loaded = {int(partition) for partition in re.findall(r"Ledgers of partition (\d+) loaded", log)}
+    assert loaded == set(saved), worker.log_digest()
+    ledgers_changelog = deployment.topic("tracker-ledgers-changelog")
+    assert recovery_starts(log, ledgers_changelog) == saved, "recovery read from the offsets saved"
+    deployment.produce(records[600:])
+    wait_until(lambda: events_counted(worker).get(applied, 0) == 600, 60,
+               message="the second half folded")
+    worker.kill()
+    assert snapshot_offsets(worker) == saved, "a kill -9 saves nothing"
+    worker.start()
+    wait_until(lambda: totals_equal(worker, expected), 90,
+               message="the totals after a restart from ledgers saved before the kill")
+    wait_until(lambda: caught_up(deployment), 60, message="the worker to commit the rest")
+    worker.stop()
+    # The changelog alone (a replacement machine) still holds the same ledgers: no update
+    # still needed was deleted by a tombstone written after the saved ledgers were loaded.
+    shutil.rmtree(Path(worker.env["TRACKER_DATA_DIR"]) / "faust")
+    worker.start()
+    wait_until(lambda: totals_equal(worker, expected), 90,
+               message="the totals restored from the changelogs alone")
+    worker.stop()
+
+
+def snapshot_offsets(worker: Worker) -> dict[int, int]:
+    """partition -> offset of the ledgers saved under the worker's data directory."""
+    directories = list(Path(worker.env["TRACKER_DATA_DIR"]).glob("**/ledgers"))
+    return {partition: offset for directory in directories
+            for partition, (_, offset) in saved_offsets(directory).items()}
+
+
+def recovery_starts(log: str, topic: str) -> dict[int, int]:
+    """Where Faust's recovery started reading each partition of ``topic`` (its "Reading
+    Starts At - Active" table), the partitions at -1 (from the start) left out."""
+    table = log[log.index("active offsets at start of reading"):].split("\n[", 1)[0]
+    starts, current = {}, None
+    for name, partition, offset in re.findall(
+            r"\|\s*(\S+)\s*\|\s*(\d+)\s*\|\s*(-?\d+)\s*\|", table):
+        current = name if name != "〃" else current
+        if current == topic and int(offset) >= 0:
+            starts[int(partition)] = int(offset)
+    return starts

@@ -60,7 +60,7 @@ def broker_status() -> None:
 
 def worker() -> None:
     """Run one tracker worker in the foreground (Faust agents and the web server)."""
-    from services.tracker.roots import discard_stale_databases
+    from services.tracker.local_state import discard_stale_local_state
     from services.tracker.service import build_tracker
     from services.tracker.topics import ensure_topics
 
@@ -70,9 +70,9 @@ def worker() -> None:
     created = asyncio.run(ensure_topics(settings))
     if created:
         console.print(f"Created topics: {', '.join(created)}")
-    for path in asyncio.run(discard_stale_databases(settings)):
-        console.print(f"[yellow]Removed {path}[/yellow]: built from a roots changelog that "
-                      "no longer exists; it is restored from the current one")
+    for path in asyncio.run(discard_stale_local_state(settings)):
+        console.print(f"[yellow]Removed {path}[/yellow]: built from a changelog that no "
+                      "longer exists; it is restored from the current one")
     tracker = build_tracker(settings)
     console.print(f"Worker {settings.worker_id} of {settings.app_id}: HTTP at {settings.web_url}, "
                   f"Kafka at {settings.kafka_bootstrap}")

@@ -6,6 +6,7 @@ The broker's acknowledgements are futures the tests resolve by hand."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 from services.tracker.changelog_writes import OrderedWrites, Record, SendFailed
@@ -28,8 +29,10 @@ class Broker:
     def topics(self) -> list[str]:
         return [topic for topic, _ in self.sent]
 
-    def ack(self, topic: str, which: int = -1) -> None:
-        self.deliveries[topic][which].set_result(None)
+    def ack(self, topic: str, which: int = -1, offset: int | None = None) -> None:
+        """Acknowledge a delivery, as aiokafka would with the offset of its batch."""
+        self.deliveries[topic][which].set_result(
+            None if offset is None else SimpleNamespace(offset=offset))
 
 
 def writes_of(record: int, reference: bool = False) -> tuple[Any, Any, Any]:
@@ -127,3 +130,24 @@ async def test_the_fold_waits_once_too_many_records_wait_for_the_broker() -> Non
     broker.ack("roots", 1)
     await writes.drained()
     assert broker.topics() == ["roots", "roots", "ledgers", "ledgers"]
+
+
+async def test_the_offsets_acknowledged_are_told_without_holding_the_chain() -> None:
+    broker, told = Broker(), []
+    writes = OrderedWrites(broker.send, [].append)
+    await writes.write(0, *writes_of(1),
+                       roots_acknowledged=lambda offset: told.append(("roots", offset)),
+                       ledgers_acknowledged=lambda offset: told.append(("ledgers", offset)))
+    broker.ack("roots", offset=40)
+    await writes.drained()  # the ledgers were sent: the chain does not wait for their ack
+    assert told == [("roots", 40)]
+    broker.ack("ledgers", offset=17)
+    await settle()
+    assert told == [("roots", 40), ("ledgers", 17)]
+    await writes.write(0, *writes_of(2),
+                       ledgers_acknowledged=lambda offset: told.append(("ledgers", offset)))
+    broker.ack("roots", offset=41)
+    await writes.drained()
+    broker.deliveries["ledgers"][-1].set_exception(OSError("broker gone"))
+    await settle()
+    assert told == [("roots", 40), ("ledgers", 17)], "a refused write tells nothing"

@@ -1,0 +1,78 @@
+"""The ledgers of a partition saved when the worker stops cleanly, so that the next worker
+on the same data directory reads only the tail of the ledger changelog.
+
+The ledgers are held in memory, and a restart otherwise rebuilds them from their whole
+changelog: an hour of updates besides the compacted rest, hundreds of megabytes once a
+million events are behind it. A snapshot holds a partition's ledgers, the bookkeeping of
+which updates supersede which (``LatestUpdates``), and the changelog offset they reflect
+at least. Recovery then reads the changelog from that offset: each update there writes
+whole months or the buckets it changed, so one applied again over a snapshot that
+already holds it changes nothing.
+
+A snapshot is saved only when the fold stopped between two records and the broker has
+acknowledged every changelog write; it is written to a temporary file and renamed, so a
+crash never leaves half of one. One older than the changelog (the topic recreated) is
+removed before the worker starts, as the roots' databases are (``roots``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from services.tracker.domain.ledger import JSON
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".ledgers.json"
+
+
+@dataclass(frozen=True)
+class PartitionSnapshot:
+    offset: int  # every ledger changelog record up to this one is reflected
+    ledgers: dict[str, JSON]  # pair -> ledger
+    latest: JSON  # LatestUpdates of these pairs (``LatestUpdates.to_json``)
+
+
+def snapshot_path(directory: Path, partition: int) -> Path:
+    return directory / f"{partition}{SUFFIX}"
+
+
+def save(directory: Path, partition: int, snapshot: PartitionSnapshot) -> Path:
+    """Write a partition's snapshot atomically (temporary file, fsync, rename)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = snapshot_path(directory, partition)
+    temporary = path.with_suffix(".tmp")
+    with temporary.open("wb") as out:
+        out.write(orjson.dumps({"offset": snapshot.offset, "ledgers": snapshot.ledgers,
+                                "latest": snapshot.latest}))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+    return path
+
+
+def load(path: Path) -> PartitionSnapshot | None:
+    """A saved snapshot; None (and a warning) if it cannot be read, and then recovery
+    reads the whole changelog as it would without one."""
+    try:
+        saved = orjson.loads(path.read_bytes())
+        return PartitionSnapshot(int(saved["offset"]), saved["ledgers"], saved["latest"])
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        log.warning("Ignoring the ledger snapshot %s (%r): the partition's ledgers are "
+                    "read from their whole changelog", path, error)
+        return None
+
+
+def saved_offsets(directory: Path) -> dict[int, tuple[Path, int]]:
+    """partition -> (path, offset) of every readable snapshot in ``directory``."""
+    found = {}
+    for path in sorted(directory.glob(f"*{SUFFIX}")):
+        snapshot = load(path)
+        if snapshot is not None:
+            found[int(path.name.removesuffix(SUFFIX))] = (path, snapshot.offset)
+    return found
