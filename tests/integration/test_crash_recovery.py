@@ -164,11 +164,11 @@ def test_the_worker_and_its_intake_process_end_together(deployment: Deployment) 
     assert "No differences" in reconciled.stdout
 
 
-def test_roots_on_disk_from_a_changelog_since_recreated_are_removed(
+def test_local_state_from_changelogs_since_recreated_is_removed(
         deployment: Deployment) -> None:
-    """A worker whose roots databases hold more of the roots changelog than it now has (the
-    topic was deleted and recreated, as on a broker whose data was wiped) removes them at
-    start instead of taking them for up to date."""
+    """A worker whose roots databases and saved ledgers hold more of their changelogs than
+    these now have (the topics were deleted and recreated, as on a broker whose data was
+    wiped) removes them at start instead of taking them for up to date."""
     records, expected = stream_of_events(400, seed=17, pairs=PAIRS[:4])
     worker = deployment.worker()
     worker.start()
@@ -182,18 +182,22 @@ def test_roots_on_disk_from_a_changelog_since_recreated_are_removed(
     assert held, "the roots reached the disk"
     worker.start()
     worker.stop()
-    assert ".db: it holds the roots changelog up to" not in worker.log_path.read_text(), (
-        "up-to-date roots were removed")
+    assert "(recreated?)" not in worker.log_path.read_text(), "up-to-date state was removed"
     assert {partition: roots.entries for partition, roots in roots_on_disk(worker).items()} \
         == {partition: roots.entries for partition, roots in first.items()}
 
-    topic = deployment.topic("tracker-roots-changelog")
-    asyncio.run(delete_topic(deployment.kafka.bootstrap, topic))
+    saved = snapshot_offsets(worker)
+    assert saved, "the ledgers were saved"
+    for table in ("roots", "ledgers"):
+        asyncio.run(delete_topic(deployment.kafka.bootstrap,
+                                 deployment.topic(f"tracker-{table}-changelog")))
     before = len(worker.log_path.read_text())
     worker.start()
     log = worker.log_path.read_text()[before:]
     removed = {partition for partition in held if f"roots-{partition}.db" in log}
     assert removed == held, f"removed {sorted(removed)} of {sorted(held)}"
+    removed = {partition for partition in saved if f"/{partition}.ledgers.json" in log}
+    assert removed == set(saved), f"removed the ledgers of {sorted(removed)} of {sorted(saved)}"
     worker.stop()
     assert not any(roots.entries for roots in roots_on_disk(worker).values()), (
         "entries of the old changelog are still on disk")
