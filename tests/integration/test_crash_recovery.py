@@ -21,6 +21,7 @@ from services.tracker.topics import ensure_topics
 from tests.integration.conftest import Deployment, Worker, wait_until
 from tests.integration.reliability import (
     PAIRS,
+    Record,
     RetryingProducer,
     caught_up,
     events_counted,
@@ -131,12 +132,7 @@ def test_the_worker_and_its_intake_process_end_together(deployment: Deployment) 
     """The intake runs in a child process of the worker: whichever of the two is killed,
     the other ends too, and a restart folds everything exactly once."""
     records, expected = stream_of_events(600, seed=13, pairs=PAIRS[:3])
-    applied = (deployment.topic("trade-transactions"), "applied")
-    worker = deployment.worker()
-    worker.start()
-    deployment.produce(records[:200])
-    wait_until(lambda: events_counted(worker).get(applied, 0) == 200, 60,
-               message="the first 200 events folded")
+    worker, applied = worker_that_folded(deployment, records[:200])
 
     intake = intake_process_of(worker)
     os.kill(intake, signal.SIGKILL)
@@ -224,12 +220,7 @@ def test_a_clean_stop_saves_the_ledgers_and_the_next_worker_reads_only_the_tail(
     from there. A kill -9 later leaves those saved ledgers behind the changelog: the next
     start reads the longer tail, and the totals still equal the log."""
     records, expected = stream_of_events(1200, seed=23, pairs=PAIRS[:6])
-    applied = (deployment.topic("trade-transactions"), "applied")
-    worker = deployment.worker()
-    worker.start()
-    deployment.produce(records[:600])
-    wait_until(lambda: events_counted(worker).get(applied, 0) == 600, 60,
-               message="the first half folded")
+    worker, applied = worker_that_folded(deployment, records[:600])
     wait_until(lambda: caught_up(deployment), 60, message="the worker to commit it")
     worker.stop()
     log = worker.log_path.read_text()
@@ -261,6 +252,19 @@ def test_a_clean_stop_saves_the_ledgers_and_the_next_worker_reads_only_the_tail(
     wait_until(lambda: totals_equal(worker, expected), 90,
                message="the totals restored from the changelogs alone")
     worker.stop()
+
+
+def worker_that_folded(deployment: Deployment,
+                       records: list[Record]) -> tuple[Worker, tuple[str, str]]:
+    """A worker started on the deployment once it folded ``records``; and the (topic,
+    outcome) its applied events are counted under."""
+    applied = (deployment.topic("trade-transactions"), "applied")
+    worker = deployment.worker()
+    worker.start()
+    deployment.produce(records)
+    wait_until(lambda: events_counted(worker).get(applied, 0) == len(records), 60,
+               message=f"the first {len(records)} events folded")
+    return worker, applied
 
 
 def snapshot_offsets(worker: Worker) -> dict[int, int]:
