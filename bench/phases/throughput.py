@@ -15,6 +15,7 @@ from bench.report import Figure, Report
 from bench.session import Session
 from bench.worker import TrackerWorker
 from services.tracker import roots
+from services.tracker.topics import table_changelog_topic
 
 
 def throughput_figure(report: Report) -> Figure:
@@ -126,7 +127,7 @@ async def measure_tracker(session: Session, worker: TrackerWorker,
     if count < n:
         raise RuntimeError(f"the tracker folded only {count:,} of {n:,} events in time; "
                            f"see {worker.log_path}")
-    window = await fold_window(session.bootstrap, roots.changelog_topic(worker.app_id))
+    window = await fold_window(session.bootstrap, table_changelog_topic(worker.app_id, roots.NAME))
     r.check("the worker's roots changelog holds one entry per event",
             window.entries == n, f"{window.entries:,} of {n:,}")
     throughput_figure(r).tracker = window.rate_of(n)

@@ -48,8 +48,9 @@ def save(directory: Path, partition: int, snapshot: PartitionSnapshot) -> Path:
     path = snapshot_path(directory, partition)
     temporary = path.with_suffix(".tmp")
     with temporary.open("wb") as out:
-        out.write(orjson.dumps({"offset": snapshot.offset, "ledgers": snapshot.ledgers,
-                                "latest": snapshot.latest}))
+        # The offset on a line of its own: the check before start reads just that.
+        out.write(b"%d\n" % snapshot.offset)
+        out.write(orjson.dumps({"ledgers": snapshot.ledgers, "latest": snapshot.latest}))
         out.flush()
         os.fsync(out.fileno())
     os.replace(temporary, path)
@@ -60,19 +61,26 @@ def load(path: Path) -> PartitionSnapshot | None:
     """A saved snapshot; None (and a warning) if it cannot be read, and then recovery
     reads the whole changelog as it would without one."""
     try:
-        saved = orjson.loads(path.read_bytes())
-        return PartitionSnapshot(int(saved["offset"]), saved["ledgers"], saved["latest"])
+        offset, _, rest = path.read_bytes().partition(b"\n")
+        saved = orjson.loads(rest)
+        return PartitionSnapshot(int(offset), saved["ledgers"], saved["latest"])
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        log.warning("Ignoring the ledger snapshot %s (%r): the partition's ledgers are "
-                    "read from their whole changelog", path, error)
+        _unreadable(path, error)
         return None
 
 
 def saved_offsets(directory: Path) -> dict[int, tuple[Path, int]]:
-    """partition -> (path, offset) of every readable snapshot in ``directory``."""
+    """partition -> (path, offset) of every snapshot in ``directory`` that names one."""
     found = {}
     for path in sorted(directory.glob(f"*{SUFFIX}")):
-        snapshot = load(path)
-        if snapshot is not None:
-            found[int(path.name.removesuffix(SUFFIX))] = (path, snapshot.offset)
+        try:
+            with path.open("rb") as saved:
+                found[int(path.name.removesuffix(SUFFIX))] = (path, int(saved.readline()))
+        except (OSError, ValueError) as error:
+            _unreadable(path, error)
     return found
+
+
+def _unreadable(path: Path, error: Exception) -> None:
+    log.warning("Ignoring the ledger snapshot %s (%r): the partition's ledgers are read "
+                "from their whole changelog", path, error)

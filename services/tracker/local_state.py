@@ -20,16 +20,19 @@ from services.tracker import ledger_snapshots, roots
 from services.tracker.connection import client_options
 from services.tracker.settings import Settings
 from services.tracker.tables import LEDGERS
+from services.tracker.topics import table_changelog_topic
 
 log = logging.getLogger(__name__)
 
 async def discard_stale_local_state(settings: Settings) -> list[Path]:
     """Remove this worker's roots databases and saved ledgers that claim more of their
     changelog than it holds; returns their paths."""
-    held = {roots.changelog_topic(settings.app_id): roots.saved_offsets(settings.faust_data_dir)}
+    ledgers: dict[int, tuple[Path, int]] = {}
     for directory in settings.faust_data_dir.glob(f"**/{LEDGERS}"):
-        held.setdefault(f"{settings.app_id}-{LEDGERS}-changelog", {}).update(
-            ledger_snapshots.saved_offsets(directory))
+        ledgers.update(ledger_snapshots.saved_offsets(directory))
+    held = {table_changelog_topic(settings.app_id, roots.NAME):
+            roots.saved_offsets(settings.faust_data_dir),
+            table_changelog_topic(settings.app_id, LEDGERS): ledgers}
     wanted = [TopicPartition(topic, partition)
               for topic, saved in held.items() for partition in saved]
     if not wanted:
@@ -43,7 +46,10 @@ async def discard_stale_local_state(settings: Settings) -> list[Path]:
                 log.warning("Removing %s: it holds %s up to offset %d, but that ends at %d "
                             "(recreated?); the partition is restored from the changelog "
                             "instead", path, f"{topic}[{partition}]", offset, end)
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
                 stale.append(path)
     return stale
 

@@ -117,11 +117,6 @@ class RootTable(faust.Table):
         db.write(write)
 
 
-def changelog_topic(app_id: str) -> str:
-    """The roots changelog's name, as Faust names a table's changelog."""
-    return f"{app_id}-{NAME}-changelog"
-
-
 def saved_offsets(faust_data_dir: Path) -> dict[int, tuple[Path, int]]:
     """partition -> (path, persisted offset) of the roots databases under a worker's Faust
     data directory that hold one."""

@@ -15,6 +15,11 @@ from services.tracker.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def table_changelog_topic(app_id: str, table: str) -> str:
+    """A table's changelog, as Faust names it."""
+    return f"{app_id}-{table}-changelog"
+
+
 def topic_layout(settings: Settings) -> dict[str, int]:
     """Topic name -> partitions. Reference data is small and ordered: one partition."""
     names = settings.topics

@@ -39,7 +39,8 @@ def test_a_newer_snapshot_replaces_the_older(tmp_path: Path) -> None:
     assert load(snapshot_path(tmp_path, 0)) == PartitionSnapshot(9, {"IN-RU": {}}, {})
 
 
-@pytest.mark.parametrize("content", [b"", b"{\"offset\": 3", b"[]", b"{\"ledgers\": {}}"])
+@pytest.mark.parametrize("content", [b"", b"{\"offset\": 3}", b"3\n{\"ledgers\": {}", b"3\n[]",
+                                     b"3\n{\"ledgers\": {}}", b"x\n{}"])
 def test_an_unreadable_snapshot_is_ignored_with_a_warning(
         tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture) -> None:
     path = snapshot_path(tmp_path, 2)
@@ -47,6 +48,11 @@ def test_an_unreadable_snapshot_is_ignored_with_a_warning(
     with caplog.at_level(logging.WARNING):
         assert load(path) is None
     assert "read from their whole changelog" in caplog.text
+
+
+@pytest.mark.parametrize("content", [b"", b"{\"offset\": 3}", b"x\n{}"])
+def test_a_snapshot_without_an_offset_is_not_listed(tmp_path: Path, content: bytes) -> None:
+    snapshot_path(tmp_path, 2).write_bytes(content)
     assert saved_offsets(tmp_path) == {}
 
 
