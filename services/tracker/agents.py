@@ -255,9 +255,9 @@ class Pipeline:
         changelog write, for the next worker on this data directory to read only the
         tail of their changelog (``ledger_snapshots``). Not after a write failed, nor
         while a rebalance has the partitions in flux."""
-        await writes.drained()
         app = self.app
-        await app.producer.flush()  # the last ledger writes acknowledged too
+        # The chain of writes first (``wait_before_flush``), then every delivery acknowledged.
+        await app.producer.flush()
         if self.changelog_write_failed or app.rebalancing or app.in_recovery:
             log.info("Ledgers not saved: %s", "a changelog write failed"
                      if self.changelog_write_failed else "stopped during a rebalance")

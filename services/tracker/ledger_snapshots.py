@@ -12,7 +12,7 @@ already holds it changes nothing.
 A snapshot is saved only when the fold stopped between two records and the broker has
 acknowledged every changelog write; it is written to a temporary file and renamed, so a
 crash never leaves half of one. One older than the changelog (the topic recreated) is
-removed before the worker starts, as the roots' databases are (``roots``).
+removed before the worker starts, as stale roots databases are (``local_state``).
 """
 
 from __future__ import annotations

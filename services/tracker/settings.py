@@ -75,7 +75,8 @@ class Settings(BaseSettings):
 
     @property
     def faust_data_dir(self) -> Path:
-        """This worker's Faust data directory: its table state (the roots on disk)."""
+        """This worker's Faust data directory: its table state (the roots on disk, the
+        ledgers saved at its last clean stop)."""
         return self.data_dir / "faust" / self.worker_id
 
 

@@ -161,22 +161,21 @@ class LedgerTable(faust.Table):
 
     def apply_changelog_batch(self, batch: Iterable[EventT]) -> None:
         store: Any = self.data
-        through = self.through
         for event in batch:
             update: JSON | None = event.value  # type: ignore[assignment]  # JSON-decoded
             pair, offset = split_group_key(str(event.key))
             self.latest.recovered(pair, offset, update)
             message = event.message
-            if through.get(message.partition, -1) < message.offset:
-                through[message.partition] = message.offset
+            self.reflects(message.partition, message.offset)
             if update is None:
                 continue  # a superseded update's tombstone
             store[pair] = with_update(store.get(pair), pair, update)
             note_key_partition(store, pair, message.partition)
 
-    def acknowledged(self, partition: int, changelog_offset: int) -> None:
-        """The broker has the ledger writes of a record, in record batches up to one
-        starting at ``changelog_offset``."""
+    def reflects(self, partition: int, changelog_offset: int) -> None:
+        """The ledgers here reflect the partition's changelog up to ``changelog_offset``:
+        read in recovery, or the first record of the last batch of a record's writes the
+        broker acknowledged."""
         if self.through.get(partition, -1) < changelog_offset:
             self.through[partition] = changelog_offset
 
@@ -444,7 +443,7 @@ class BatchStore:
             roots.acknowledged(partition, root_entries, changelog_offset)
 
         def ledgers_acknowledged(changelog_offset: int) -> None:
-            ledgers.acknowledged(partition, changelog_offset)
+            ledgers.reflects(partition, changelog_offset)
 
         def topic(table: TableT) -> str:
             return table.changelog_topic.get_topic_name()
